@@ -1,0 +1,87 @@
+"""What both sides of a warm start are reduced to: named, shaped, typed entries.
+
+Pure data: no TensorFlow import, so matching can be tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "nbytes"]
+
+Shape = tuple[int, ...]
+
+
+class EntryKind(enum.StrEnum):
+    """What a checkpoint entry holds."""
+
+    VARIABLE = "variable"  # a model variable: a candidate source for a target
+    SLOT = "slot"  # optimizer state attached to one model variable
+    OTHER = "other"  # optimizer hyperparameters, counters, save_counter, unpaired state
+
+
+class NameSource(enum.StrEnum):
+    """Where a source entry's readable name came from."""
+
+    FULL_NAME = "full_name"  # the variable's own name, without the model's name
+    STRUCTURE = "structure"  # attribute path in the object graph (full_name unusable)
+    KEY = "key"  # name-based checkpoint key
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """One variable node of a checkpoint.
+
+    ``name`` has the same form as target names, so one regex works on both sides.
+    ``paths`` are every structural path to the node from the model's node (optimizer
+    paths excluded), e.g. ``_functional/_operations/1/_kernel``.
+    """
+
+    name: str
+    key: str
+    shape: Shape
+    dtype: str
+    kind: EntryKind = EntryKind.VARIABLE
+    paths: tuple[str, ...] = ()
+    full_name: str = ""
+    name_source: NameSource = NameSource.FULL_NAME
+    slot_owner: str | None = None  # the owner's source name, for slots
+    slot_name: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return nbytes(self.dtype, self.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetEntry:
+    """One variable of the live target.
+
+    ``auto_components`` marks the indices of ``name``'s '/'-separated components that are
+    Keras auto-generated names (``dense_7``), with the class base they come from
+    (``dense``), so a drifted counter (``dense_3`` in the checkpoint) still matches.
+    """
+
+    name: str
+    shape: Shape
+    dtype: str
+    paths: tuple[str, ...] = ()
+    auto_components: tuple[tuple[int, str], ...] = ()
+
+
+def nbytes(dtype: str, shape: Shape) -> int:
+    """Bytes of a dense tensor; 0 where the dtype has no fixed size (strings)."""
+    n = _ITEMSIZE.get(dtype, 0)
+    for d in shape:
+        n *= d
+    return n
+
+
+_ITEMSIZE = {
+    "bool": 1, "int8": 1, "uint8": 1, "qint8": 1, "quint8": 1,
+    "int16": 2, "uint16": 2, "float16": 2, "bfloat16": 2,
+    "int32": 4, "uint32": 4, "float32": 4, "qint32": 4,
+    "int64": 8, "uint64": 8, "float64": 8, "complex64": 8,
+    "complex128": 16,
+}  # fmt: skip

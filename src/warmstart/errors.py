@@ -1,0 +1,85 @@
+"""Typed errors. Every one is a :class:`WarmStartError`; none is raised after a write.
+
+Each message names the variable (or file), both shapes where relevant, and ends in
+something to change. Several failures of one kind are raised once, together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CheckpointNotFoundError",
+    "CheckpointReadError",
+    "IncompleteError",
+    "NothingToLoadError",
+    "RuleError",
+    "ShapeMismatchError",
+    "VocabError",
+    "WarmStartError",
+    "join_problems",
+]
+
+
+class WarmStartError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class CheckpointNotFoundError(WarmStartError, FileNotFoundError):
+    """The source path does not exist or holds no checkpoint.
+
+    >>> ws.warm_start(model, "runs/does-not-exist")  # doctest: +SKIP
+    CheckpointNotFoundError: no checkpoint at 'runs/does-not-exist': the path does not exist.
+    """
+
+    def __str__(self) -> str:  # FileNotFoundError would print "[Errno None] ..." otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointReadError(WarmStartError):
+    """The checkpoint exists but cannot be read: corrupt index, truncated or damaged data
+    (TF's crc32c checksum failed), a missing data shard, or an unsupported format."""
+
+
+class ShapeMismatchError(WarmStartError):
+    """A paired variable's shape or dtype differs and its policy is ``"error"``.
+
+    Raised only when ``on_mismatch`` says ``"error"`` for that name; the default skips.
+    """
+
+
+class RuleError(WarmStartError):
+    """A rule is invalid or did nothing: a bad regex, an include/exclude/rename/on_mismatch/
+    expect_missing pattern that matched no variable, a rename whose sources do not exist,
+    two targets claiming one source, or one target that would get two sources."""
+
+
+class IncompleteError(WarmStartError):
+    """``strict=True`` and some included target would not be loaded (and is not covered by
+    ``expect_missing``). Raised before any write."""
+
+
+class VocabError(WarmStartError):
+    """A vocabulary that cannot be used for a remap."""
+
+
+class NothingToLoadError(WarmStartError):
+    """The warm start would load no variable at all. Loading nothing is never a success:
+    usually the rules exclude everything or the checkpoint belongs to another model."""
+
+
+def join_problems(headline: str, problems: Sequence[str], *, limit: int = 20) -> str:
+    """One message for several failures: the count, the first in full, then the rest."""
+    if not problems:
+        return headline
+    if len(problems) == 1:
+        return f"{headline}\n{problems[0]}"
+    first, rest = problems[0], problems[1:]
+    shown = [f"  - {p.splitlines()[0]}" for p in rest[:limit]]
+    more = len(rest) - len(shown)
+    tail = f"\n  ... and {more} more" if more > 0 else ""
+    return (
+        f"{headline} ({len(problems)} problems)\n{first}\nThe other {len(rest)}:\n"
+        + "\n".join(shown)
+        + tail
+    )

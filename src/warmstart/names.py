@@ -1,0 +1,70 @@
+"""Name helpers shared by both sides: auto-name normalisation and "did you mean".
+
+Pure Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+__all__ = ["auto_key", "closest", "compatible", "drop_counter", "strip_prefix"]
+
+_COUNTER = re.compile(r"_\d+$")
+
+
+def drop_counter(component: str) -> str:
+    """``dense_7`` -> ``dense``: the counter Keras appends to make names unique."""
+    return _COUNTER.sub("", component)
+
+
+def auto_key(name: str, auto: Iterable[tuple[int, str]] = ()) -> str:
+    """Index key under which auto-named components compare by their base.
+
+    Every component loses its counter so that the checkpoint side (which does not know
+    which components were auto-generated) and the target side meet under one key;
+    :func:`compatible` then checks the exact rule.
+    """
+    parts = name.split("/")
+    for i, base in auto:
+        parts[i] = base
+    return "/".join(drop_counter(p) for p in parts)
+
+
+def compatible(target: str, auto: Iterable[tuple[int, str]], source: str) -> bool:
+    """Does ``source`` name the same variable as ``target`` up to auto-name counters?
+
+    Components that the target marks as auto-generated match ``base`` or ``base_N``;
+    all other components must be equal.
+    """
+    t_parts, s_parts = target.split("/"), source.split("/")
+    if len(t_parts) != len(s_parts):
+        return False
+    bases = dict(auto)
+    for i, (t, s) in enumerate(zip(t_parts, s_parts, strict=True)):
+        if i in bases:
+            if drop_counter(s) != bases[i] or (s != bases[i] and not _COUNTER.search(s)):
+                return False
+        elif t != s:
+            return False
+    return True
+
+
+def strip_prefix(name: str, prefix: str) -> str:
+    """``seq/d1/kernel`` without ``seq``; unchanged when the prefix is not there."""
+    if prefix and name.startswith(prefix + "/"):
+        return name[len(prefix) + 1 :]
+    return name
+
+
+def closest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """The names nearest to ``word`` (a name or a regex), for "perhaps you meant"."""
+    pool = sorted(set(names))
+    literal = re.sub(r"[\\^$.*+?()\[\]{}|]", "", word)
+    found = difflib.get_close_matches(word, pool, n=n, cutoff=0.4)
+    if len(found) < n and literal != word:
+        for extra in difflib.get_close_matches(literal, pool, n=n, cutoff=0.4):
+            if extra not in found:
+                found.append(extra)
+    return found[:n]

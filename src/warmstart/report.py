@@ -1,0 +1,164 @@
+"""The outcome of a warm start: what was loaded, skipped (and why), missing and unused.
+
+``str(report)`` is a table grouped by outcome (rendered with rich, no colour);
+``report.to_dict()`` is JSON-ready.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .plan import Action, Plan, SkipReason, Strategy
+
+__all__ = ["LoadedEntry", "Report", "SkippedEntry", "SlotEntry", "report_from_plan"]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedEntry:
+    target: str
+    source: str
+    action: Action
+    shape: Shape
+    source_shape: Shape
+    strategy: Strategy
+    rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    target: str
+    source: str | None
+    reason: SkipReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotEntry:
+    target: str
+    slot: str
+    outcome: str  # loaded | fresh | skipped
+    action: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    source: str
+    loaded: tuple[LoadedEntry, ...]
+    skipped: tuple[SkippedEntry, ...]
+    missing: tuple[str, ...]
+    unused: tuple[str, ...]
+    slots: tuple[SlotEntry, ...] = ()
+    dry_run: bool = False
+    problems: tuple[str, ...] = ()  # what fails (or would fail) a real run
+    missing_detail: dict[str, str] = field(default_factory=dict)
+    nbytes: int = 0
+    seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "bytes": self.nbytes,
+            "seconds": self.seconds,
+            "loaded": [
+                {"target": e.target, "source": e.source, "action": str(e.action),
+                 "shape": list(e.shape), "source_shape": list(e.source_shape),
+                 "strategy": str(e.strategy), "rule": e.rule}
+                for e in self.loaded
+            ],
+            "skipped": [
+                {"target": e.target, "source": e.source, "reason": str(e.reason), "detail": e.detail}
+                for e in self.skipped
+            ],
+            "missing": [{"target": n, "detail": self.missing_detail.get(n, "")} for n in self.missing],
+            "unused": list(self.unused),
+            "slots": [
+                {"target": e.target, "slot": e.slot, "outcome": e.outcome, "action": e.action, "reason": e.reason}
+                for e in self.slots
+            ],
+        }
+
+    def summary(self) -> str:
+        verb = "would load" if self.dry_run else "loaded"
+        return (
+            f"warm start from {self.source}: {verb} {len(self.loaded)}, skipped {len(self.skipped)}, "
+            f"missing {len(self.missing)}, unused {len(self.unused)}"
+            + ("" if self.ok else f"; {len(self.problems)} problem(s)")
+        )
+
+    def __str__(self) -> str:
+        console = Console(file=io.StringIO(), width=120, color_system=None, force_terminal=False)
+        render(self, console)
+        return console.file.getvalue().rstrip()
+
+
+def render(report: Report, console: Console) -> None:
+    """Draw the report on a rich console (the CLI passes its own, with colour)."""
+    console.print(report.summary())
+    if report.loaded:
+        t = Table(title=f"{'Would load' if report.dry_run else 'Loaded'} ({len(report.loaded)})",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("target", "source", "action", "shape", "matched by"):
+            t.add_column(col)
+        for e in report.loaded:
+            shape = _shape(e.shape) if e.shape == e.source_shape else f"{_shape(e.source_shape)} -> {_shape(e.shape)}"
+            how = str(e.strategy) + (f" {e.rule!r}" if e.rule else "")
+            t.add_row(e.target, "" if e.source == e.target else e.source, str(e.action), shape, how)
+        console.print(t)
+    if report.skipped:
+        t = Table(title=f"Skipped ({len(report.skipped)})", title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("target", "source", "reason", "detail"):
+            t.add_column(col)
+        for e in report.skipped:
+            t.add_row(e.target, e.source or "", str(e.reason), e.detail)
+        console.print(t)
+    if report.missing:
+        t = Table(title=f"Missing: not in the checkpoint, left as initialised ({len(report.missing)})",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+        t.add_column("target")
+        t.add_column("detail")
+        for n in report.missing:
+            t.add_row(n, report.missing_detail.get(n, ""))
+        console.print(t)
+    if report.unused:
+        console.print(f"Unused checkpoint variables ({len(report.unused)}): " + ", ".join(report.unused))
+    for p in report.problems:
+        console.print(f"PROBLEM: {p}")
+
+
+def _shape(s: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
+                     seconds: float | None = None) -> Report:
+    return Report(
+        source=source,
+        loaded=tuple(
+            LoadedEntry(s.target, s.source, s.action, s.shape, s.source_shape, s.strategy, s.rule)
+            for s in plan.steps
+        ),
+        skipped=tuple(SkippedEntry(s.target, s.source, s.reason, s.detail) for s in plan.skipped),
+        missing=plan.missing,
+        unused=plan.unused,
+        dry_run=dry_run,
+        problems=problems,
+        missing_detail=dict(plan.missing_detail),
+        nbytes=plan.nbytes,
+        seconds=seconds,
+    )

@@ -1,0 +1,169 @@
+"""User rules, validated and compiled once: include, exclude, rename, on_mismatch,
+expect_missing. Pure Python.
+
+Every pattern is applied with ``re.fullmatch`` to target names (``tower/t0/kernel``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import RuleError
+
+__all__ = ["OnMismatch", "Rules", "compile_rules"]
+
+PatternLike = str | re.Pattern[str]
+RenameRules = Iterable[tuple[PatternLike, str | None]] | Mapping[PatternLike, str | None]
+MismatchPolicy = str | Mapping[PatternLike, str]
+
+
+class OnMismatch(enum.StrEnum):
+    """What to do when a paired variable's shape or dtype differs."""
+
+    ERROR = "error"  # raise ShapeMismatchError before any write
+    SKIP = "skip"  # leave the target as it is and report it
+    OVERLAP = "overlap"  # copy the common block along every axis; the rest stays
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Compiled rules. Build with :func:`compile_rules`."""
+
+    include: tuple[re.Pattern[str], ...] | None = None
+    exclude: tuple[re.Pattern[str], ...] = ()
+    rename: tuple[tuple[re.Pattern[str], str | None], ...] = ()
+    on_mismatch: tuple[tuple[re.Pattern[str], OnMismatch], ...] = ()
+    default_mismatch: OnMismatch = OnMismatch.SKIP
+    expect_missing: tuple[re.Pattern[str], ...] = ()
+
+    def included(self, name: str) -> tuple[bool, str | None]:
+        """(included?, the pattern that decided when not included)."""
+        if self.include is not None and not any(p.fullmatch(name) for p in self.include):
+            return False, "include"
+        for p in self.exclude:
+            if p.fullmatch(name):
+                return False, p.pattern
+        return True, None
+
+    def rename_for(self, name: str) -> tuple[re.Pattern[str], re.Match[str], str | None] | None:
+        for pattern, template in self.rename:
+            m = pattern.fullmatch(name)
+            if m is not None:
+                return pattern, m, template
+        return None
+
+    def mismatch_policy(self, name: str) -> OnMismatch:
+        for pattern, policy in self.on_mismatch:
+            if pattern.fullmatch(name):
+                return policy
+        return self.default_mismatch
+
+    def expected_missing(self, name: str) -> bool:
+        return any(p.fullmatch(name) for p in self.expect_missing)
+
+
+def compile_rules(
+    *,
+    include: Iterable[PatternLike] | PatternLike | None = None,
+    exclude: Iterable[PatternLike] | PatternLike = (),
+    rename: RenameRules = (),
+    on_mismatch: MismatchPolicy = OnMismatch.SKIP,
+    expect_missing: Iterable[PatternLike] | PatternLike = (),
+) -> Rules:
+    """Validate and compile. Raises :class:`RuleError` naming the bad rule and the fix."""
+    return Rules(
+        include=None if include is None else _patterns("include", include),
+        exclude=_patterns("exclude", exclude),
+        rename=_rename(rename),
+        on_mismatch=_mismatch_map(on_mismatch),
+        default_mismatch=_policy("on_mismatch", on_mismatch)
+        if isinstance(on_mismatch, str)
+        else OnMismatch.SKIP,
+        expect_missing=_patterns("expect_missing", expect_missing),
+    )
+
+
+def _compile(where: str, pattern: PatternLike) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str):
+        raise RuleError(f"{where}: expected a regex string, got {type(pattern).__name__} {pattern!r}.")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise RuleError(
+            f"{where}: invalid regex {pattern!r}: {e}.\n"
+            f"  Fix: correct the pattern; escape literal characters with re.escape()."
+        ) from None
+
+
+def _patterns(label: str, value: Iterable[PatternLike] | PatternLike) -> tuple[re.Pattern[str], ...]:
+    # A bare string would otherwise be iterated one character at a time.
+    items = (value,) if isinstance(value, (str, re.Pattern)) else tuple(value)
+    return tuple(_compile(f"{label}[{i}]", p) for i, p in enumerate(items))
+
+
+_BACKREF = re.compile(r"\\(\d+)|\\g<(\w+)>")
+
+
+def _rename(rules: RenameRules) -> tuple[tuple[re.Pattern[str], str | None], ...]:
+    items = list(rules.items()) if isinstance(rules, Mapping) else list(rules)
+    out = []
+    for i, item in enumerate(items):
+        try:
+            pattern, template = item
+        except (TypeError, ValueError):
+            raise RuleError(
+                f"rename[{i}]: expected a (target_regex, source_template) pair, got {item!r}."
+            ) from None
+        compiled = _compile(f"rename[{i}]", pattern)
+        if template is not None and not isinstance(template, str):
+            raise RuleError(
+                f"rename[{i}] {compiled.pattern!r}: the template must be a string or None, "
+                f"got {template!r}."
+            )
+        if template is not None:
+            _check_template(i, compiled, template)
+        out.append((compiled, template))
+    return tuple(out)
+
+
+def _check_template(i: int, pattern: re.Pattern[str], template: str) -> None:
+    for m in _BACKREF.finditer(template):
+        number, group = m.groups()
+        bad = (number is not None and int(number) > pattern.groups) or (
+            group is not None
+            and not group.isdigit()
+            and group not in pattern.groupindex
+        ) or (group is not None and group.isdigit() and int(group) > pattern.groups)
+        if bad:
+            raise RuleError(
+                f"rename[{i}] {pattern.pattern!r} -> {template!r}: the template refers to "
+                f"group {m.group(0)!r}, but the pattern has {pattern.groups} group(s).\n"
+                f"  Fix: add a (...) group to the pattern or remove the reference."
+            )
+
+
+def _policy(where: str, value: object) -> OnMismatch:
+    try:
+        return OnMismatch(value)
+    except ValueError:
+        choices = ", ".join(repr(p.value) for p in OnMismatch)
+        raise RuleError(f"{where}: unknown policy {value!r}; use one of {choices}.") from None
+
+
+def _mismatch_map(value: MismatchPolicy) -> tuple[tuple[re.Pattern[str], OnMismatch], ...]:
+    if isinstance(value, str):
+        _policy("on_mismatch", value)
+        return ()
+    if not isinstance(value, Mapping):
+        raise RuleError(
+            f"on_mismatch: expected a policy string or a {{regex: policy}} mapping, got {value!r}."
+        )
+    return tuple(
+        (_compile(f"on_mismatch[{k!r}]", k), _policy(f"on_mismatch[{k!r}]", v))
+        for k, v in value.items()
+    )

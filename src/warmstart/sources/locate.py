@@ -1,0 +1,131 @@
+"""Find the checkpoint a user pointed at: a prefix, a CheckpointManager directory (its
+``checkpoint`` state file names the latest), or a SavedModel directory.
+
+No TensorFlow: the state file is a two-line text proto, parsed here so that TF's own
+"Couldn't match files" logging never reaches a CLI's one-line error.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckpointNotFoundError, CheckpointReadError
+
+__all__ = ["Located", "locate"]
+
+_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.M)
+_DATA = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    prefix: str  # what TF's readers take: 'dir/ckpt-3'
+    format: str  # "tf2-checkpoint" | "saved-model"
+    root_is_model: bool
+    data_files: tuple[str, ...]
+
+
+def locate(path: str | os.PathLike[str]) -> Located:
+    p = Path(os.fspath(path)).expanduser()
+    text = os.fspath(path)
+    if p.is_dir():
+        return _from_dir(p, text)
+    for suffix in (".index",):
+        if text.endswith(suffix) and p.is_file():
+            return _checked(text[: -len(suffix)], "tf2-checkpoint", False, text)
+    m = _DATA.search(text)
+    if m and p.is_file():
+        return _checked(text[: m.start()], "tf2-checkpoint", False, text)
+    if text.endswith((".weights.h5", ".keras", ".h5")):
+        if not p.exists():
+            raise CheckpointNotFoundError(f"no checkpoint at {text!r}: the file does not exist.")
+        raise CheckpointReadError(
+            f"{text!r} is a Keras file; this version reads TF2 checkpoints and SavedModels.\n"
+            f"  Fix: save with tf.train.Checkpoint(model=model).write(prefix) and warm-start from the prefix."
+        )
+    if Path(text + ".index").is_file():
+        return _checked(text, "tf2-checkpoint", False, text)
+    if p.exists():
+        raise CheckpointReadError(
+            f"{text!r} is neither a checkpoint prefix nor a directory: there is no {text + '.index'!r}.\n"
+            f"  Fix: pass the prefix (runs/v1/ckpt-3), its directory, or a SavedModel directory."
+        )
+    parent = p.parent
+    near = sorted(q.name[: -len(".index")] for q in parent.glob("*.index")) if parent.is_dir() else []
+    hint = f" Checkpoints in {str(parent)!r}: {', '.join(near[:5])}." if near else ""
+    raise CheckpointNotFoundError(f"no checkpoint at {text!r}: the path does not exist.{hint}")
+
+
+def _from_dir(p: Path, text: str) -> Located:
+    state = p / "checkpoint"
+    if state.is_file():
+        latest = _latest(state)
+        prefix = latest if os.path.isabs(latest) else str(p / latest)
+        if not Path(prefix + ".index").is_file():
+            raise CheckpointNotFoundError(
+                f"the state file {str(state)!r} names {latest!r} as the latest checkpoint, but "
+                f"{prefix + '.index'!r} does not exist (deleted, or the directory was copied in part).\n"
+                f"  Fix: pass an existing prefix explicitly, or restore the missing files."
+            )
+        return _checked(prefix, "tf2-checkpoint", False, text)
+    saved = p / "variables" / "variables"
+    if (p / "saved_model.pb").is_file() or Path(str(saved) + ".index").is_file():
+        if not Path(str(saved) + ".index").is_file():
+            raise CheckpointReadError(
+                f"{text!r} is a SavedModel without variables ({str(saved)!r}.index is missing)."
+            )
+        return _checked(str(saved), "saved-model", True, text)
+    if p.name == "variables" and (p / "variables.index").is_file():
+        return _checked(str(p / "variables"), "saved-model", True, text)
+    prefixes = sorted(str(q)[: -len(".index")] for q in p.glob("*.index"))
+    if len(prefixes) == 1:
+        return _checked(prefixes[0], "tf2-checkpoint", False, text)
+    if prefixes:
+        raise CheckpointReadError(
+            f"{text!r} holds {len(prefixes)} checkpoints and no 'checkpoint' state file to say "
+            f"which is latest: {', '.join(Path(x).name for x in prefixes[:6])}.\n"
+            f"  Fix: pass one prefix, e.g. {prefixes[-1]!r}."
+        )
+    raise CheckpointNotFoundError(
+        f"no checkpoint in directory {text!r}: it has no 'checkpoint' state file, no *.index "
+        f"file and no SavedModel."
+    )
+
+
+def _latest(state: Path) -> str:
+    try:
+        content = state.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointReadError(f"cannot read the state file {str(state)!r}: {e}") from None
+    m = _STATE_LINE.search(content)
+    if m is None:
+        raise CheckpointReadError(
+            f"the state file {str(state)!r} names no model_checkpoint_path; it is not a "
+            f"tf.train.CheckpointManager state file.\n  Fix: pass a checkpoint prefix instead."
+        )
+    return m.group(1).encode("utf-8").decode("unicode_escape")
+
+
+def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Located:
+    """Check the data shards are all there, so a missing shard is named before reading."""
+    data = sorted(glob.glob(glob.escape(prefix) + ".data-*-of-*"))
+    shards = {m.group(2) for f in data if (m := _DATA.search(f))}
+    if not data:
+        raise CheckpointReadError(
+            f"checkpoint {prefix!r} has an index but no data file ({prefix}.data-00000-of-NNNNN).\n"
+            f"  Fix: copy the data file(s) next to the index."
+        )
+    if len(shards) == 1:
+        total = int(shards.pop())
+        have = {int(m.group(1)) for f in data if (m := _DATA.search(f))}
+        lost = [f"{prefix}.data-{i:05d}-of-{total:05d}" for i in range(total) if i not in have]
+        if lost:
+            raise CheckpointReadError(
+                f"checkpoint {prefix!r} is missing {len(lost)} of its {total} data shards: "
+                f"{', '.join(lost[:4])}.\n  Fix: copy the missing shard(s) next to the index."
+            )
+    return Located(prefix, fmt, root_is_model, tuple(data))

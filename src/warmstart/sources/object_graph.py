@@ -1,0 +1,243 @@
+"""Turn a TF2 ``TrackableObjectGraph`` into named entries.
+
+Pure Python over the parsed proto (duck-typed: ``nodes[i].children``, ``.attributes``,
+``.slot_variables``); the caller reads the proto. Key strings are never parsed: each
+variable node is found once, with every structural path that leads to it.
+
+Naming, so that checkpoint names read like the target's (``tower/t0/kernel``):
+
+* Keras checkpoints name a variable by its ``full_name`` without the model's own name,
+  when that name can be trusted: it is unique, and it is not shallower than the node's
+  place in the graph. Lazily built subclassed models break both (every kernel is
+  ``rec/kernel``); sharded variables are all ``ShardedVariable``. Those get a structural
+  name instead (``tower/1/kernel``: containers dropped, underscores stripped).
+* Other checkpoints (``tf.Module``, dicts of variables) name a variable by its attribute
+  path (``sub/v``, ``lst/0``), which is what the target side uses too.
+* Optimizer state is classified, never offered as a model variable: Keras 3 slot lists
+  paired by index with ``_trainable_variables``, tf_keras ``Adam/m/<name>`` slots, legacy
+  ``slot_variables``; everything else under an optimizer is ``other``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..entries import EntryKind, NameSource, SourceEntry
+from ..names import strip_prefix
+
+__all__ = ["GraphEntries", "entries_from_graph", "structural_name"]
+
+VALUE = "VARIABLE_VALUE"
+_MAX_PATHS = 8  # aliases per node kept for structural matching; more add nothing
+_OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
+_OPTIMIZER_MARKERS = frozenset({"_iterations", "iter", "_index_dict"})
+_NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
+_CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
+_TF_KERAS_LAYER = re.compile(r"layer(_with_weights)?-\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEntries:
+    entries: tuple[SourceEntry, ...]
+    model_path: str  # where the model sits under the root ("" = the root itself)
+    keras: bool  # named by full_name (True) or by attribute path
+
+
+def structural_name(path: str) -> str:
+    """``tower/_functional/_operations/1/_kernel`` -> ``tower/1/kernel``."""
+    parts = [p for p in path.split("/") if p not in _CONTAINERS]
+    return "/".join(p.lstrip("_") or p for p in parts)
+
+
+def entries_from_graph(
+    graph,
+    shapes: Mapping[str, tuple[int, ...]],
+    dtypes: Mapping[str, str],
+    *,
+    root_is_model: bool = False,
+) -> GraphEntries:
+    nodes = graph.nodes
+    value_key: dict[int, tuple[str, str]] = {}
+    other_keys: list[tuple[int, str, str]] = []
+    for i, node in enumerate(nodes):
+        for a in node.attributes:
+            if a.name == VALUE:
+                value_key[i] = (a.checkpoint_key, a.full_name)
+            else:
+                other_keys.append((i, a.checkpoint_key, a.full_name))
+
+    optimizers = _optimizer_nodes(nodes)
+    model, model_path = _model_node(nodes, value_key, optimizers, root_is_model)
+    model_paths = _paths(nodes, model, blocked=optimizers)
+    root_paths = _paths(nodes, 0, blocked=frozenset())
+    free_paths = _paths(nodes, 0, blocked=optimizers)
+
+    model_vars = sorted(i for i in value_key if i in model_paths and i not in optimizers)
+    keras = any(
+        seg.startswith("_") or _TF_KERAS_LAYER.fullmatch(seg)
+        for i in model_vars
+        for p in model_paths[i]
+        for seg in p.split("/")
+    )
+    names = _names(nodes, model, model_vars, value_key, model_paths, keras)
+
+    slots = _slots(nodes, optimizers, value_key, set(model_vars))
+    entries: list[SourceEntry] = []
+    for i in sorted(value_key):
+        key, full_name = value_key[i]
+        shape, dtype = tuple(shapes.get(key, ())), dtypes.get(key, "")
+        if i in names:
+            name, how = names[i]
+            entries.append(
+                SourceEntry(name, key, shape, dtype, EntryKind.VARIABLE, tuple(model_paths[i]), full_name, how)
+            )
+            continue
+        shortest = root_paths[i][0] if i in root_paths else key
+        if i in slots:
+            owner, slot = slots[i]
+            entries.append(
+                SourceEntry(shortest, key, shape, dtype, EntryKind.SLOT, (), full_name,
+                            NameSource.STRUCTURE, names[owner][0], slot)
+            )
+            continue
+        # Outside the model (a Checkpoint kwarg such as step=tf.Variable(0)): a variable
+        # named by its path from the root; optimizer state and save_counter are 'other'.
+        free = i in free_paths and shortest != "save_counter"
+        kind = EntryKind.VARIABLE if free else EntryKind.OTHER
+        entries.append(
+            SourceEntry(shortest, key, shape, dtype, kind, tuple(root_paths.get(i, ())), full_name,
+                        NameSource.STRUCTURE)
+        )
+    for i, key, full_name in other_keys:
+        shortest = root_paths[i][0] if i in root_paths else key
+        entries.append(SourceEntry(f"{shortest}:{key.rsplit('/', 1)[-1]}", key,
+                                   tuple(shapes.get(key, ())), dtypes.get(key, ""), EntryKind.OTHER, (), full_name,
+                                   NameSource.STRUCTURE))
+    return GraphEntries(tuple(entries), model_path, keras)
+
+
+def _optimizer_nodes(nodes) -> frozenset[int]:
+    found = set()
+    for i, node in enumerate(nodes):
+        names = {c.local_name for c in node.children}
+        if node.slot_variables or names & _OPTIMIZER_MARKERS:
+            found.add(i)
+        for c in node.children:
+            if c.local_name in _OPTIMIZER_EDGES:
+                found.add(c.node_id)
+    return frozenset(found)
+
+
+def _reaches_variable(nodes, start: int, value_key, blocked) -> bool:
+    seen, queue = {start}, deque([start])
+    while queue:
+        i = queue.popleft()
+        if i in value_key:
+            return True
+        for c in nodes[i].children:
+            if c.node_id not in seen and c.node_id not in blocked:
+                seen.add(c.node_id)
+                queue.append(c.node_id)
+    return False
+
+
+def _model_node(nodes, value_key, optimizers, root_is_model: bool) -> tuple[int, str]:
+    """The node whose subtree is the model: the root of a SavedModel, else the one public
+    child of a ``tf.train.Checkpoint`` that holds variables (``model=``), if there is one."""
+    if root_is_model:
+        return 0, ""
+    holders = [
+        c for c in nodes[0].children
+        if not c.local_name.startswith("_")
+        and c.node_id not in optimizers
+        and c.node_id not in value_key
+        and _reaches_variable(nodes, c.node_id, value_key, optimizers)
+    ]
+    if len(holders) == 1:
+        return holders[0].node_id, holders[0].local_name
+    return 0, ""
+
+
+def _paths(nodes, start: int, *, blocked: frozenset[int]) -> dict[int, list[str]]:
+    """Every path (up to a few per node, shortest first) from ``start``, not entering
+    ``blocked`` nodes."""
+    paths: dict[int, list[str]] = {}
+    queue: deque[tuple[int, str, frozenset[int]]] = deque([(start, "", frozenset({start}))])
+    while queue:
+        i, path, on_path = queue.popleft()
+        for c in nodes[i].children:
+            j = c.node_id
+            if j in blocked or j in on_path:
+                continue
+            got = paths.setdefault(j, [])
+            if len(got) >= _MAX_PATHS:
+                continue
+            child_path = f"{path}/{c.local_name}" if path else c.local_name
+            got.append(child_path)
+            queue.append((j, child_path, on_path | {j}))
+    return paths
+
+
+def _names(nodes, model, model_vars, value_key, paths, keras) -> dict[int, tuple[str, NameSource]]:
+    if not keras:
+        return {i: (paths[i][0], NameSource.STRUCTURE) for i in model_vars}
+    counts = Counter(value_key[i][1] for i in model_vars)
+    child_names = [c.local_name for c in nodes[model].children]
+    functional = "_operations" in child_names or any(_TF_KERAS_LAYER.fullmatch(n) for n in child_names)
+    prefix = ""
+    if not functional:
+        firsts = {value_key[i][1].split("/")[0] for i in model_vars if "/" in value_key[i][1]}
+        if len(firsts) == 1 and all("/" in value_key[i][1] for i in model_vars):
+            prefix = firsts.pop()
+    out = {}
+    for i in model_vars:
+        full_name = value_key[i][1]
+        name = strip_prefix(full_name, prefix)
+        levels = sum(1 for seg in structural_name(paths[i][0]).split("/") if not seg.isdigit())
+        trusted = (
+            counts[full_name] == 1
+            and full_name not in ("", "ShardedVariable")
+            and len(name.split("/")) >= levels
+        )
+        out[i] = (name, NameSource.FULL_NAME) if trusted else (structural_name(paths[i][0]), NameSource.STRUCTURE)
+    return out
+
+
+def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tuple[int, str]]:
+    """slot node -> (owner variable node, slot name)."""
+    slots: dict[int, tuple[int, str]] = {}
+    by_full_name = {value_key[i][1]: i for i in model_vars}
+    for o in optimizers:
+        node = nodes[o]
+        for ref in node.slot_variables:  # legacy optimizers
+            if ref.original_variable_node_id in model_vars:
+                slots[ref.slot_variable_node_id] = (ref.original_variable_node_id, ref.slot_name)
+        children = {c.local_name: c.node_id for c in node.children}
+        owners = _list_items(nodes, children.get("_trainable_variables"))
+        for list_name, list_id in children.items():
+            if list_name in _NOT_SLOT_LISTS:
+                continue
+            items = _list_items(nodes, list_id)
+            if not items or not all(j in value_key for j in items.values()):
+                continue
+            slot = list_name.lstrip("_")
+            for idx, j in items.items():
+                owner = owners.get(idx)
+                if owner is None:  # tf_keras: no owner list; 'Adam/m/<variable full_name>'
+                    parts = value_key[j][1].split("/", 2)
+                    owner = by_full_name.get(parts[2]) if len(parts) == 3 else None
+                if owner in model_vars:
+                    slots[j] = (owner, slot)
+    return slots
+
+
+def _list_items(nodes, list_id: int | None) -> dict[str, int]:
+    if list_id is None:
+        return {}
+    children = nodes[list_id].children
+    if not children or not all(c.local_name.isdigit() for c in children):
+        return {}
+    return {c.local_name: c.node_id for c in children}

@@ -1,0 +1,106 @@
+"""Reader for TF2 object-based checkpoints and SavedModel variables.
+
+Metadata comes from the bundle index (no tensor is read to plan); values are read with
+TF's ``RestoreV2`` kernel, which verifies every tensor's crc32c checksum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+from ..entries import SourceEntry
+from ..errors import CheckpointReadError, join_problems
+from .locate import Located
+from .object_graph import entries_from_graph
+
+__all__ = ["TF2Checkpoint"]
+
+_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
+
+
+class TF2Checkpoint:
+    """An opened checkpoint: ``entries`` to plan with, ``read`` for verified values."""
+
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.prefix = located.prefix
+        self.format = located.format
+        try:
+            reader = tf.train.load_checkpoint(self.prefix)
+        except _READ_ERRORS as e:
+            raise CheckpointReadError(
+                f"cannot read the index {self.prefix + '.index'!r}: {_first_line(e)}.\n"
+                f"  Fix: the file is not a TF checkpoint index or is damaged; use another checkpoint."
+            ) from None
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
+        self._dtypes = dtypes
+        if _GRAPH_KEY not in shapes:
+            raise CheckpointReadError(
+                f"{self.prefix!r} is a name-based (TF1) checkpoint without an object graph; this "
+                f"version reads TF2 object-based checkpoints (tf.train.Checkpoint, CheckpointManager, "
+                f"SavedModel)."
+            )
+        try:
+            raw = reader.get_tensor(_GRAPH_KEY)
+            graph = trackable_object_graph_pb2.TrackableObjectGraph()
+            graph.ParseFromString(raw)
+        except _READ_ERRORS as e:
+            raise CheckpointReadError(
+                f"cannot read the object graph of {self.prefix!r}: {_first_line(e)}.\n"
+                f"  The data file ({', '.join(located.data_files)}) is truncated or damaged; "
+                f"use another checkpoint."
+            ) from None
+        except Exception as e:  # protobuf DecodeError
+            raise CheckpointReadError(
+                f"the object graph of {self.prefix!r} does not parse ({type(e).__name__}: "
+                f"{_first_line(e)}); the data file is damaged."
+            ) from None
+        shapes = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+        parsed = entries_from_graph(graph, shapes, dtypes, root_is_model=located.root_is_model)
+        self.entries: tuple[SourceEntry, ...] = parsed.entries
+        self.model_path = parsed.model_path
+        self.keras = parsed.keras
+
+    def read(self, keys: Sequence[str], names: dict[str, str] | None = None) -> list[tf.Tensor]:
+        """Read and verify the tensors of ``keys`` (one batched ``RestoreV2``).
+
+        On failure every key is retried alone, so the error names each bad tensor.
+        """
+        if not keys:
+            return []
+        try:
+            return self._restore(keys)
+        except _READ_ERRORS:
+            pass
+        problems = []
+        for key in keys:
+            try:
+                self._restore([key])
+            except _READ_ERRORS as e:
+                label = (names or {}).get(key, key)
+                problems.append(
+                    f"cannot read {label!r} (key {key!r}) from {self.prefix!r}: {_first_line(e)}.\n"
+                    f"  The data file is truncated or damaged; nothing was written. Use another checkpoint."
+                )
+        if not problems:  # the batch failed for a reason no single read shows
+            raise CheckpointReadError(f"reading {len(keys)} tensors from {self.prefix!r} failed.")
+        raise CheckpointReadError(join_problems("the checkpoint's data is unreadable:", problems))
+
+    def _restore(self, keys: Sequence[str]) -> list[tf.Tensor]:
+        with tf.device("/cpu:0"):
+            return tf.raw_ops.RestoreV2(
+                prefix=self.prefix,
+                tensor_names=list(keys),
+                shape_and_slices=[""] * len(keys),
+                dtypes=[tf.as_dtype(self._dtypes[k]) for k in keys],
+            )
+
+
+def _first_line(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return text.strip().splitlines()[0].rstrip(".")

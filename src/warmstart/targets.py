@@ -1,0 +1,227 @@
+"""The live side: walk a built Keras model, ``tf.Module`` or mapping of variables into
+:class:`~warmstart.entries.TargetEntry` values, and write into its variables.
+
+Target names: a Keras variable's ``path`` without the model's own name
+(``tower/t0/kernel``); any other variable's attribute path (``sub/v``, ``lst/0``); a
+mapping's keys. Only variables a checkpoint can hold are targets: those reachable through
+the object graph (a Dropout's seed state is not), optimizer state excluded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .entries import TargetEntry
+from .errors import WarmStartError
+
+__all__ = ["Target", "TargetNotBuiltError", "walk_target", "write_block", "write_full"]
+
+_MAX_PATHS = 8
+_OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
+
+
+class TargetNotBuiltError(WarmStartError, ValueError):
+    """The model has no variables yet (a subclassed or Sequential model before its first
+    call). Build it first: ``model.build(input_shape)`` or call it once on a batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    entries: tuple[TargetEntry, ...]
+    variables: Mapping[str, Any]  # name -> keras.Variable | tf.Variable
+    kind: str  # "keras" | "module" | "mapping"
+
+
+def walk_target(target: Any) -> Target:
+    if isinstance(target, Mapping):
+        return _from_mapping(target)
+    if isinstance(target, keras.layers.Layer):
+        return _from_keras(target)
+    if isinstance(target, tf.Module) or hasattr(target, "_trackable_children"):
+        return _from_trackable(target)
+    raise TypeError(
+        f"cannot warm-start a {type(target).__name__}: pass a built keras.Model, a tf.Module "
+        f"or a Mapping[str, tf.Variable]."
+    )
+
+
+def _from_mapping(target: Mapping[str, Any]) -> Target:
+    entries, variables = [], {}
+    for name, v in target.items():
+        if not isinstance(name, str) or not _is_variable(v):
+            raise TypeError(
+                f"a mapping target must map str to tf.Variable or keras.Variable; "
+                f"{name!r} maps to {type(v).__name__}."
+            )
+        entries.append(TargetEntry(name, _shape(v), _dtype(v), (name,)))
+        variables[name] = v
+    return Target(tuple(entries), variables, "mapping")
+
+
+def _from_keras(model: keras.layers.Layer) -> Target:
+    if not model.built or not model.variables:
+        has_layers = bool(getattr(model, "layers", None))
+        raise TargetNotBuiltError(
+            f"the model {model.name!r} ({type(model).__name__}) is not built, so it has no "
+            f"variables to warm-start{' yet' if has_layers else ''}.\n"
+            f"  Fix: build it first, e.g. model.build((None, n_features)) or model(sample_batch), "
+            f"or give a Sequential/Functional model a keras.Input."
+        )
+    found = _walk(model)
+    keras_paths = [v.path for v, _ in found if isinstance(v, keras.Variable)]
+    prefix = model.name + "/"
+    strip = bool(keras_paths) and all(p.startswith(prefix) for p in keras_paths)
+    auto = _auto_named_layers(model)
+    entries, variables = [], {}
+    for v, paths in found:
+        if isinstance(v, keras.Variable):
+            name = v.path[len(prefix) :] if strip else v.path
+        else:
+            name = _attribute_name(paths[0])
+        parts = name.split("/")
+        components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
+        entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths), components))
+        variables[name] = v
+    return Target(tuple(entries), variables, "keras")
+
+
+def _from_trackable(module: Any) -> Target:
+    found = _walk(module)
+    if not found:
+        raise TargetNotBuiltError(
+            f"the {type(module).__name__} has no variables; create or build them before warm-starting."
+        )
+    entries, variables = [], {}
+    for v, paths in found:
+        name = _attribute_name(paths[0])
+        entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths)))
+        variables[name] = v
+    return Target(tuple(entries), variables, "module")
+
+
+def _walk(root: Any) -> list[tuple[Any, list[str]]]:
+    """Every variable reachable from ``root`` with its object-graph paths (shortest first),
+    as ``tf.train.Checkpoint`` would see them, optimizers left out."""
+    found: dict[int, tuple[Any, list[str]]] = {}
+    expanded: dict[int, int] = {}
+    queue: deque[tuple[Any, str, frozenset[int]]] = deque([(root, "", frozenset({id(root)}))])
+    while queue:
+        obj, path, on_path = queue.popleft()
+        for local, child in _children(obj).items():
+            if local in _OPTIMIZER_EDGES or _is_optimizer(child) or id(child) in on_path:
+                continue
+            child_path = f"{path}/{local}" if path else local
+            if _is_variable(child):
+                paths = found.setdefault(id(child), (child, []))[1]
+                if len(paths) < _MAX_PATHS:
+                    paths.append(child_path)
+                continue
+            if expanded.get(id(child), 0) >= _MAX_PATHS:
+                continue
+            expanded[id(child)] = expanded.get(id(child), 0) + 1
+            queue.append((child, child_path, on_path | {id(child)}))
+    return list(found.values())
+
+
+def _children(obj: Any) -> Mapping[str, Any]:
+    try:
+        return tf.train.TrackableView.children(obj)
+    except (AttributeError, TypeError):
+        return {}
+
+
+def _is_variable(obj: Any) -> bool:
+    return isinstance(obj, (keras.Variable, tf.Variable))
+
+
+def _is_optimizer(obj: Any) -> bool:
+    if isinstance(obj, keras.optimizers.Optimizer):
+        return True
+    mod = type(obj).__module__
+    return "optimizer" in mod and ("tf_keras" in mod or "keras" in mod) and hasattr(obj, "apply_gradients")
+
+
+_CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
+
+
+def _attribute_name(path: str) -> str:
+    parts = [p for p in path.split("/") if p not in _CONTAINERS]
+    return "/".join(p.lstrip("_") or p for p in parts)
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def _auto_named_layers(model: keras.layers.Layer) -> dict[str, str]:
+    """Layer name -> class base, for layers whose name Keras generated (``dense_7``)."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        base = _snake(type(layer).__name__)
+        name = layer.name
+        if name in seen:  # two layers share a name: leave it to structure
+            out.pop(name, None)
+            continue
+        seen.add(name)
+        if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
+            out[name] = base
+    return out
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in v.shape)
+
+
+def _dtype(v: Any) -> str:
+    d = v.dtype
+    return d if isinstance(d, str) else d.name
+
+
+def _tf_variable(v: Any) -> Any:
+    """The TF variable behind a Keras variable (its ``value`` outside autocast)."""
+    if isinstance(v, keras.Variable):
+        inner = v.value
+        return inner if isinstance(inner, tf.Variable) else v
+    return v
+
+
+def write_full(v: Any, value: tf.Tensor) -> None:
+    """Assign a whole value (same shape and dtype). An eager tensor is handed over, not copied."""
+    _tf_variable(v).assign(value)
+
+
+def write_block(v: Any, block: tf.Tensor) -> None:
+    """Write ``block`` into the leading corner ``[0:b0, 0:b1, ...]`` of ``v``, in place.
+
+    Plain variables use ``ResourceStridedSliceAssign`` (``v[i:j].assign`` would copy the
+    whole variable); distributed ones get a whole assign so every replica is written.
+    """
+    tv = _tf_variable(v)
+    rank = len(block.shape)
+    if rank == 0 or block.shape == tuple(tv.shape):
+        tv.assign(block)
+        return
+    if type(tv).__name__ in ("ResourceVariable", "UninitializedVariable"):
+        tf.raw_ops.ResourceStridedSliceAssign(
+            ref=tv.handle,
+            begin=[0] * rank,
+            end=list(block.shape),
+            strides=[1] * rank,
+            value=block,
+        )
+        return
+    current = np.array(tv.numpy())
+    current[tuple(slice(0, d) for d in block.shape)] = block.numpy()
+    tv.assign(current)
