@@ -75,7 +75,7 @@ def join_problems(headline: str, problems: Sequence[str], *, limit: int = 20) ->
     if len(problems) == 1:
         return f"{headline}\n{problems[0]}"
     first, rest = problems[0], problems[1:]
-    shown = [f"  - {p.splitlines()[0]}" for p in rest[:limit]]
+    shown = [f"  - {_one_line(p)}" for p in rest[:limit]]
     more = len(rest) - len(shown)
     tail = f"\n  ... and {more} more" if more > 0 else ""
     return (
@@ -83,3 +83,13 @@ def join_problems(headline: str, problems: Sequence[str], *, limit: int = 20) ->
         + "\n".join(shown)
         + tail
     )
+
+
+def _one_line(problem: str) -> str:
+    """A problem without its fix, on one line (the fix was shown with the first)."""
+    lines = []
+    for line in problem.splitlines():
+        if line.strip().startswith("Fix:"):
+            break
+        lines.append(line.strip())
+    return " ".join(lines)
