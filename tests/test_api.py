@@ -304,3 +304,34 @@ def test_training_continues_after_warm_start(trained):
     new = mlp(widths=(12, 3), seed=17)
     ws.warm_start(new, run, on_mismatch="overlap")
     train(new, steps=1)
+
+
+@pytest.mark.parametrize(
+    "rules, match",
+    [
+        ({"exclude": ["head/(kernel"]}, r"exclude\[0\].*invalid regex"),
+        ({"include": ["nothing/.*"]}, "matched no variable"),
+        ({"rename": [("score/(.*)", r"head/\2")]}, "group"),
+        ({"rename": [("d1/(.*)", r"head/\1"), ("d2/(.*)", r"head/\1")], "exclude": ["head/.*"]}, "loaded into 2 targets"),
+        ({"rename": [("head/(.*)", r"old_head/\1")]}, "found none of their sources"),
+        ({"on_mismatch": {"tower/.*": "overlap"}}, "Perhaps you meant|matched no variable"),
+        ({"on_mismatch": "squeeze"}, "unknown policy"),
+    ],
+    ids=["bad-regex", "include-nothing", "bad-backref", "two-targets-one-source", "rename-to-nothing",
+         "mismatch-rule-nothing", "bad-policy"],
+)
+def test_rule_errors_leave_the_model_untouched(trained, rules, match):
+    _, run = trained
+    new = mlp(seed=18)
+    before = snapshot(new)
+    with pytest.raises(ws.RuleError, match=match):
+        ws.warm_start(new, run, **rules)
+    with pytest.raises(ws.RuleError, match=match):  # a dry run cannot plan with bad rules either
+        ws.warm_start(new, run, dry_run=True, **rules)
+    assert_untouched(before, new)
+
+
+def test_rule_that_matched_nothing_suggests_names(trained):
+    _, run = trained
+    with pytest.raises(ws.RuleError, match=r"Perhaps you meant one of: .*head/kernel"):
+        ws.warm_start(mlp(), run, exclude=["haed/kernel"])
