@@ -43,7 +43,7 @@ class Target:
 def walk_target(target: Any) -> Target:
     if isinstance(target, Mapping):
         return _from_mapping(target)
-    if isinstance(target, keras.layers.Layer):
+    if isinstance(target, keras.layers.Layer) or _is_tf_keras_layer(target):
         return _from_keras(target)
     if isinstance(target, tf.Module) or hasattr(target, "_trackable_children"):
         return _from_trackable(target)
@@ -66,7 +66,21 @@ def _from_mapping(target: Mapping[str, Any]) -> Target:
     return Target(tuple(entries), variables, "mapping")
 
 
-def _from_keras(model: keras.layers.Layer) -> Target:
+def _is_tf_keras_layer(obj: Any) -> bool:
+    """A legacy Keras 2 (``tf_keras``) layer or model, without importing tf_keras."""
+    return type(obj).__module__.startswith("tf_keras") and hasattr(obj, "built")
+
+
+def _variable_name(v: Any, paths: list[str], legacy: bool) -> str | None:
+    """Keras 3: ``variable.path``; tf_keras: the TF variable name; else None (use the path)."""
+    if isinstance(v, keras.Variable):
+        return v.path
+    if legacy:
+        return v.name.removesuffix(":0")
+    return None
+
+
+def _from_keras(model: Any) -> Target:
     if not model.built or not model.variables:
         has_layers = bool(getattr(model, "layers", None))
         raise TargetNotBuiltError(
@@ -76,16 +90,18 @@ def _from_keras(model: keras.layers.Layer) -> Target:
             f"or give a Sequential/Functional model a keras.Input."
         )
     found = _walk(model)
-    keras_paths = [v.path for v, _ in found if isinstance(v, keras.Variable)]
+    legacy = _is_tf_keras_layer(model)
+    own = [n for v, paths in found if (n := _variable_name(v, paths, legacy)) is not None]
     prefix = model.name + "/"
-    strip = bool(keras_paths) and all(p.startswith(prefix) for p in keras_paths)
+    strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
     entries, variables = [], {}
     for v, paths in found:
-        if isinstance(v, keras.Variable):
-            name = v.path[len(prefix) :] if strip else v.path
-        else:
+        name = _variable_name(v, paths, legacy)
+        if name is None:
             name = _attribute_name(paths[0])
+        elif strip:
+            name = name[len(prefix) :]
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
         entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths), components))
@@ -164,7 +180,7 @@ def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
-def _auto_named_layers(model: keras.layers.Layer) -> dict[str, str]:
+def _auto_named_layers(model: Any) -> dict[str, str]:
     """Layer name -> class base, for layers whose name Keras generated (``dense_7``)."""
     out: dict[str, str] = {}
     seen: set[str] = set()

@@ -98,6 +98,8 @@ def entries_from_graph(
         shortest = root_paths[i][0] if i in root_paths else key
         if i in slots:
             owner, slot = slots[i]
+            if i not in root_paths:  # legacy slots hang off their variable, not the graph
+                shortest = f"optimizer/slots/{names[owner][0]}/{slot}"
             entries.append(
                 SourceEntry(shortest, key, shape, dtype, EntryKind.SLOT, (), full_name,
                             NameSource.STRUCTURE, names[owner][0], slot)

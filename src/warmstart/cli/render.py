@@ -1,0 +1,125 @@
+"""Everything the command prints: consoles, the checkpoint table, JSON, error lines.
+
+The library returns data and raises; this module is where data becomes text. It imports
+neither TensorFlow nor the library, so ``warmstart --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "ERROR_LINES",
+    "entry_dict",
+    "error_text",
+    "inspect_table",
+    "make_console",
+    "shape_text",
+    "traceback_text",
+    "write_json",
+]
+
+# Continuation lines of an error message shown on stderr. Messages end in a "Fix:" line
+# that users copy, so a few are kept; a long list of problems is cut.
+ERROR_LINES = 6
+_PIPE_WIDTH = 160  # piped output is grepped, so long variable names are not folded at 80
+
+
+class Entry(Protocol):
+    """What :func:`inspect_table` reads of a ``warmstart.SourceEntry``."""
+
+    name: str
+    key: str
+    shape: tuple[int, ...]
+    dtype: str
+    kind: Any
+    full_name: str
+    name_source: Any
+    slot_owner: str | None
+    slot_name: str | None
+
+
+def make_console(file: TextIO) -> Console:
+    """A console on ``file``: colour and the terminal's width on a terminal, plain text
+    of a fixed, generous width otherwise (files, pipes, tests)."""
+    probe = Console(file=file)
+    if probe.is_terminal:
+        return Console(file=file, highlight=False)
+    return Console(file=file, highlight=False, width=_PIPE_WIDTH, color_system=None)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(4, 8)``, ``(8,)`` and ``()``: Python's tuple spelling, which users know."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def entry_dict(entry: Entry) -> dict[str, Any]:
+    """One checkpoint entry as JSON-ready data (enums as their strings)."""
+    return {
+        "name": entry.name,
+        "key": entry.key,
+        "shape": list(entry.shape),
+        "dtype": entry.dtype,
+        "kind": str(entry.kind),
+        "slot_owner": entry.slot_owner,
+        "slot_name": entry.slot_name,
+        "full_name": entry.full_name,
+        "name_source": str(entry.name_source),
+    }
+
+
+def inspect_table(console: Console, entries: Iterable[Entry], *, prefix: str, fmt: str,
+                  hidden_other: int) -> None:
+    """The header line and one row per entry: the names rules can refer to.
+
+    Slots name their owner, so a user can see which variable an ``optimizer/_variables/N``
+    belongs to without decoding Keras's positional lists.
+    """
+    rows = list(entries)
+    counts = {kind: sum(1 for e in rows if str(e.kind) == kind) for kind in ("variable", "slot", "other")}
+    header = (
+        f"{prefix} ({fmt}): {counts['variable']} variable(s), {counts['slot']} optimizer slot(s), "
+        f"{counts['other'] + hidden_other} other"
+        + (" (hidden; --all shows them)" if hidden_other else "")
+    )
+    console.print(header, markup=False)
+    if not rows:
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("name", "shape", "dtype", "kind", "slot of", "slot"):
+        table.add_column(column)
+    for e in rows:
+        table.add_row(e.name, shape_text(e.shape), e.dtype, str(e.kind), e.slot_owner or "", e.slot_name or "")
+    console.print(table)
+
+
+def write_json(out: TextIO, data: Any) -> None:
+    """JSON straight to the stream: rich would highlight and wrap it."""
+    out.write(json.dumps(data, indent=2) + "\n")
+
+
+def error_text(exc: BaseException, *, prog: str = "warmstart") -> str:
+    """``warmstart: error: Kind: first line``, then a few indented continuation lines.
+
+    Library messages put the headline first and the fix last; both matter, so up to
+    ``ERROR_LINES`` lines follow the first one.
+    """
+    lines = [ln.rstrip() for ln in (str(exc) or type(exc).__name__).strip().splitlines()]
+    lines = [ln for ln in lines if ln] or [type(exc).__name__]
+    first = f"{prog}: error: {type(exc).__name__}: {lines[0]}"
+    rest = [ln if ln.startswith(" ") else f"  {ln}" for ln in lines[1 : 1 + ERROR_LINES]]
+    if len(lines) > 1 + ERROR_LINES:
+        rest.append(f"  ... {len(lines) - 1 - ERROR_LINES} more line(s); --traceback shows all")
+    return "\n".join([first, *rest]) + "\n"
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The full stack, for ``--traceback``."""
+    return "".join(traceback.format_exception(exc))
