@@ -335,3 +335,29 @@ def test_rule_that_matched_nothing_suggests_names(trained):
     _, run = trained
     with pytest.raises(ws.RuleError, match=r"Perhaps you meant one of: .*head/kernel"):
         ws.warm_start(mlp(), run, exclude=["haed/kernel"])
+
+
+def test_duplicate_keras_paths_are_told_apart_by_structure(tmp_path):
+    class Pair(keras.Model):
+        def __init__(self):
+            super().__init__(name="pair")
+            self.left = keras.Sequential([keras.layers.Dense(2, name="proj")], name="enc")
+            self.right = keras.Sequential([keras.layers.Dense(2, name="proj")], name="enc")
+
+        def build(self, shape):
+            self.left.build(shape)
+            self.right.build(shape)
+
+        def call(self, x):
+            return self.left(x) + self.right(x)
+
+    old = Pair()
+    old.build((None, 3))
+    assert old.left.layers[0].kernel.path == old.right.layers[0].kernel.path  # the trap
+    prefix = save(tmp_path, model=old)
+    new = Pair()
+    new.build((None, 3))
+    report = ws.warm_start(new, prefix)
+    assert len(report.loaded) == 4 and not report.missing and not report.unused
+    np.testing.assert_array_equal(new.left.layers[0].kernel.numpy(), old.left.layers[0].kernel.numpy())
+    np.testing.assert_array_equal(new.right.layers[0].kernel.numpy(), old.right.layers[0].kernel.numpy())

@@ -10,7 +10,7 @@ the object graph (a Dropout's seed state is not), optimizer state excluded.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,13 +95,21 @@ def _from_keras(model: Any) -> Target:
     prefix = model.name + "/"
     strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
-    entries, variables = [], {}
+    named = []
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
         if name is None:
             name = _attribute_name(paths[0])
         elif strip:
             name = name[len(prefix) :]
+        named.append((name, v, paths))
+    # Keras paths are not unique (two sub-models both named 'enc'); the checkpoint side
+    # names such variables by structure too, so use the attribute path for them.
+    counts = Counter(name for name, _, _ in named)
+    entries, variables = [], {}
+    for name, v, paths in named:
+        if counts[name] > 1:
+            name = _attribute_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
         entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths), components))

@@ -105,15 +105,17 @@ def write_json(out: TextIO, data: Any) -> None:
     out.write(json.dumps(data, indent=2) + "\n")
 
 
-def error_text(exc: BaseException, *, prog: str = "warmstart") -> str:
+def error_text(exc: BaseException, *, prog: str = "warmstart", kind: bool = True) -> str:
     """``warmstart: error: Kind: first line``, then a few indented continuation lines.
 
     Library messages put the headline first and the fix last; both matter, so up to
-    ``ERROR_LINES`` lines follow the first one.
+    ``ERROR_LINES`` lines follow the first one. ``kind=False`` drops the class name, for
+    the command's own errors, whose class says nothing to a user.
     """
     lines = [ln.rstrip() for ln in (str(exc) or type(exc).__name__).strip().splitlines()]
     lines = [ln for ln in lines if ln] or [type(exc).__name__]
-    first = f"{prog}: error: {type(exc).__name__}: {lines[0]}"
+    label = f"{type(exc).__name__}: " if kind else ""
+    first = f"{prog}: error: {label}{lines[0]}"
     rest = [ln if ln.startswith(" ") else f"  {ln}" for ln in lines[1 : 1 + ERROR_LINES]]
     if len(lines) > 1 + ERROR_LINES:
         rest.append(f"  ... {len(lines) - 1 - ERROR_LINES} more line(s); --traceback shows all")
