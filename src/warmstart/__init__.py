@@ -18,8 +18,10 @@ from .errors import (
     WarmStartError,
 )
 from .plan import Action, SkipReason, Strategy
-from .report import LoadedEntry, Report, SkippedEntry, SlotEntry
+from .optimizers import OptimizerError
+from .report import LoadedEntry, Report, SkippedEntry
 from .rules import OnMismatch
+from .slots import SlotEntry, SlotOutcome
 from .targets import TargetNotBuiltError
 
 __version__ = "0.1.0"
@@ -33,12 +35,14 @@ __all__ = [
     "LoadedEntry",
     "NothingToLoadError",
     "OnMismatch",
+    "OptimizerError",
     "Report",
     "RuleError",
     "ShapeMismatchError",
     "SkipReason",
     "SkippedEntry",
     "SlotEntry",
+    "SlotOutcome",
     "SourceEntry",
     "Strategy",
     "TargetEntry",

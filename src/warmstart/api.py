@@ -9,12 +9,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .apply import DEFAULT_HOLD_BYTES, Progress, execute
-from .entries import EntryKind, SourceEntry
+from .entries import EntryKind, SourceEntry, TargetSlot
 from .errors import IncompleteError, NothingToLoadError, ShapeMismatchError, join_problems
 from .matching import make_plan
 from .names import closest
+from .optimizers import ITERATIONS, walk_optimizer
 from .plan import Plan
 from .report import Report, report_from_plan
+from .slots import SlotOutcome, SlotPlan, plan_slots
 from .rules import MismatchPolicy, PatternLike, RenameRules, compile_rules
 from .sources import open_source
 from .targets import walk_target
@@ -37,6 +39,7 @@ def warm_start(
     strict: bool = False,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
     dry_run: bool = False,
+    optimizer_step: str = "carry",
     progress: Progress | None = None,
     hold_bytes: int = DEFAULT_HOLD_BYTES,
 ) -> Report:
@@ -48,14 +51,22 @@ def warm_start(
     ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
     leaves every variable as it was.
 
+    ``optimizer``: a Keras optimizer whose slots (Adam's moments, ...) load along with the
+    variables they belong to, through the same rename and overlap; an unbuilt one is built
+    on the target's trainable variables first. ``optimizer_step="carry"`` (the default)
+    also loads the step counter when any slot is carried: Adam's bias correction divides
+    the moments by ``1 - beta**step``, so moments from step 10,000 read at step 1 would be
+    rescaled (updates 3-10x too small for the first thousand steps). Use ``"reset"`` to
+    restart a step-based learning-rate schedule instead.
+
     >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
     >>> print(report)  # doctest: +SKIP
     """
     if vocab:
         raise NotImplementedError("vocab= (vocabulary remap) is not available in this version yet.")
-    if optimizer is not None:
-        raise NotImplementedError("optimizer= (carrying optimizer slots) is not available in this version yet.")
+    if optimizer_step not in ("carry", "reset"):
+        raise ValueError(f"optimizer_step must be 'carry' or 'reset', not {optimizer_step!r}")
     started = time.perf_counter()
     rules = compile_rules(
         include=include, exclude=exclude, rename=rename,
@@ -66,14 +77,30 @@ def warm_start(
     plan = make_plan(src.entries, live.entries, rules)
     problems = _problems(plan, src.entries, strict=strict)
     label = os.fspath(source)
+    if not dry_run:
+        for kind, message in problems:
+            raise kind(message)
+    slot_plan, notes, handles = None, [], dict(live.variables)
+    if optimizer is not None:
+        slot_plan, notes, opt_handles = _plan_optimizer(
+            optimizer, target, live, plan, src.entries, dry_run=dry_run, carry_step=optimizer_step == "carry"
+        )
+        handles.update(opt_handles)
+        slot_problems = _slot_problems(slot_plan, strict=strict)
+        if slot_problems and not dry_run:
+            raise IncompleteError(join_problems("strict warm start is incomplete:", slot_problems))
+        problems += [(IncompleteError, p) for p in slot_problems]
     if dry_run:
-        report = report_from_plan(plan, label, dry_run=True, problems=tuple(p for _, p in problems))
+        report = report_from_plan(plan, label, dry_run=True, problems=tuple(p for _, p in problems),
+                                  slots=slot_plan, notes=tuple(notes))
         log.info("%s", report.summary())
         return report
-    for kind, message in problems:
-        raise kind(message)
-    execute(plan, src, live.variables, hold_bytes=hold_bytes, progress=progress)
-    report = report_from_plan(plan, label, dry_run=False, seconds=time.perf_counter() - started)
+    steps = list(plan.steps)
+    if slot_plan is not None:
+        steps += list(slot_plan.steps) + ([slot_plan.step_entry] if slot_plan.step_entry else [])
+    execute(steps, src, handles, hold_bytes=hold_bytes, progress=progress)
+    report = report_from_plan(plan, label, dry_run=False, seconds=time.perf_counter() - started,
+                              slots=slot_plan, notes=tuple(notes))
     log.info("%s", report.summary())
     not_loaded = len(report.missing) + sum(1 for s in report.skipped if s.reason.value.endswith("mismatch"))
     if not_loaded:
@@ -81,6 +108,49 @@ def warm_start(
                     ", ".join((report.missing + tuple(s.target for s in report.skipped))[:5]),
                     ", ..." if not_loaded > 5 else "")
     return report
+
+
+def _plan_optimizer(optimizer, target, live, plan, entries, *, dry_run: bool, carry_step: bool):
+    """Slot steps for the loaded variables. An unbuilt optimizer is built on the target's
+    trainable variables, except in a dry run, where its slots are predicted from the
+    checkpoint instead."""
+    build_on = getattr(target, "trainable_variables", None)
+    if build_on is None:
+        build_on = [v for v in live.variables.values() if getattr(v, "trainable", True)]
+    unbuilt = not getattr(optimizer, "built", True)
+    if dry_run and unbuilt:
+        predicted = plan_slots(plan.steps, entries, _predicted_slots(plan, entries), carry_step=False)
+        return predicted, [f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint"], {}
+    opt = walk_optimizer(optimizer, live.variables, build_on)
+    notes = []
+    if opt.built_now:
+        notes.append(f"optimizer {opt.name!r} was not built: built it on {len(build_on)} trainable variables")
+    counter = opt.variables[ITERATIONS]
+    counter_dtype = counter.dtype if isinstance(counter.dtype, str) else counter.dtype.name
+    slot_plan = plan_slots(plan.steps, entries, opt.slots, iterations=(ITERATIONS, counter_dtype),
+                           carry_step=carry_step)
+    if slot_plan.step_entry is not None:
+        notes.append(f"optimizer step carried from {slot_plan.step_entry.source!r}")
+    elif carry_step and any(s.outcome is SlotOutcome.LOADED for s in slot_plan.results):
+        notes.append("optimizer step not found in the checkpoint: it starts from its current value")
+    return slot_plan, notes, opt.variables
+
+
+def _predicted_slots(plan: Plan, entries) -> list[TargetSlot]:
+    loaded = {s.source: s for s in plan.steps}
+    return [
+        TargetSlot(loaded[e.slot_owner].target, e.slot_name, loaded[e.slot_owner].shape if e.shape ==
+                   loaded[e.slot_owner].source_shape else e.shape, e.dtype, f"{e.slot_owner}@{e.slot_name}")
+        for e in entries
+        if e.kind is EntryKind.SLOT and e.slot_owner in loaded and e.slot_name
+    ]
+
+
+def _slot_problems(slot_plan: SlotPlan, *, strict: bool) -> list[str]:
+    if not strict:
+        return []
+    bad = [s for s in slot_plan.results if s.outcome is SlotOutcome.SKIPPED]
+    return [f"slot {s.slot!r} of {s.target!r} would not be loaded: {s.reason}." for s in bad]
 
 
 def inspect_checkpoint(source: str | os.PathLike[str]) -> tuple[SourceEntry, ...]:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import tensorflow as tf
 
 from .entries import nbytes
-from .plan import Action, Plan, Step
+from .plan import Action, Step
 from .targets import write_block, write_full
 
 __all__ = ["DEFAULT_HOLD_BYTES", "execute"]
@@ -32,15 +32,14 @@ class Readable(Protocol):
 
 
 def execute(
-    plan: Plan,
+    steps: Sequence[Step],
     source: Readable,
     variables: Mapping[str, Any],
     *,
     hold_bytes: int = DEFAULT_HOLD_BYTES,
     progress: Progress | None = None,
 ) -> None:
-    steps = plan.steps
-    total = plan.nbytes
+    total = sum(nbytes(s.source_dtype, s.source_shape) for s in steps)
     names = {s.key: s.source for s in steps}
     if total <= hold_bytes:
         values = _prepared(steps, source, names)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "nbytes"]
+__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes"]
 
 Shape = tuple[int, ...]
 
@@ -85,3 +85,17 @@ _ITEMSIZE = {
     "int64": 8, "uint64": 8, "float64": 8, "complex64": 8,
     "complex128": 16,
 }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSlot:
+    """One optimizer slot of the live optimizer, attached to target variable ``owner``.
+
+    ``handle`` is its key in the writer's variable mapping.
+    """
+
+    owner: str
+    slot: str
+    shape: Shape
+    dtype: str
+    handle: str

@@ -9,7 +9,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-__all__ = ["auto_key", "closest", "compatible", "drop_counter", "strip_prefix"]
+__all__ = ["auto_key", "closest", "compatible", "drop_counter", "slot_name", "strip_prefix"]
 
 _COUNTER = re.compile(r"_\d+$")
 
@@ -68,3 +68,24 @@ def closest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
             if extra not in found:
                 found.append(extra)
     return found[:n]
+
+
+# Legacy optimizers name slots in the singular ('m', 'accumulator'); Keras 3 and tf_keras
+# name the lists they keep them in. One vocabulary for both, so a tf_keras checkpoint's
+# Adam 'm' meets a Keras 3 Adam's '_momentums'.
+_SLOT_ALIASES = {
+    "m": "momentums",
+    "v": "velocities",
+    "vhat": "velocity_hats",
+    "momentum": "momentums",
+    "accumulator": "accumulators",
+    "linear": "linears",
+    "rms": "velocities",
+    "mg": "average_gradients",
+}
+
+
+def slot_name(raw: str) -> str:
+    """``_momentums`` / ``m`` / ``momentum`` -> ``momentums``."""
+    bare = raw.lstrip("_")
+    return _SLOT_ALIASES.get(bare, bare)

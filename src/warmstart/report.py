@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .plan import Action, Plan, SkipReason, Strategy
+from .entries import nbytes
+from .slots import SlotEntry, SlotOutcome, SlotPlan
 
 __all__ = ["LoadedEntry", "Report", "SkippedEntry", "SlotEntry", "report_from_plan"]
 
@@ -41,15 +43,6 @@ class SkippedEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class SlotEntry:
-    target: str
-    slot: str
-    outcome: str  # loaded | fresh | skipped
-    action: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Report:
     source: str
     loaded: tuple[LoadedEntry, ...]
@@ -62,6 +55,7 @@ class Report:
     missing_detail: dict[str, str] = field(default_factory=dict)
     nbytes: int = 0
     seconds: float | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -87,8 +81,10 @@ class Report:
             ],
             "missing": [{"target": n, "detail": self.missing_detail.get(n, "")} for n in self.missing],
             "unused": list(self.unused),
+            "notes": list(self.notes),
             "slots": [
-                {"target": e.target, "slot": e.slot, "outcome": e.outcome, "action": e.action, "reason": e.reason}
+                {"target": e.target, "slot": e.slot, "outcome": str(e.outcome),
+                 "action": None if e.action is None else str(e.action), "reason": e.reason}
                 for e in self.slots
             ],
         }
@@ -137,8 +133,30 @@ def render(report: Report, console: Console) -> None:
         console.print(t)
     if report.unused:
         console.print(f"Unused checkpoint variables ({len(report.unused)}): " + ", ".join(report.unused))
+    if report.slots:
+        _render_slots(report, console)
+    for n in report.notes:
+        console.print(f"note: {n}")
     for p in report.problems:
         console.print(f"PROBLEM: {p}")
+
+
+def _render_slots(report: Report, console: Console) -> None:
+    """One row per variable: its slots grouped by outcome (a model has thousands)."""
+    rows: dict[str, dict[str, list[str]]] = {}
+    for e in report.slots:
+        cell = e.slot if e.outcome is SlotOutcome.LOADED and e.action in (None, Action.COPY) else (
+            f"{e.slot} ({e.action})" if e.outcome is SlotOutcome.LOADED else f"{e.slot} ({e.reason})")
+        rows.setdefault(e.target, {}).setdefault(str(e.outcome), []).append(cell)
+    loaded = sum(1 for e in report.slots if e.outcome is SlotOutcome.LOADED)
+    t = Table(title=f"Optimizer slots ({loaded} of {len(report.slots)} loaded)", title_justify="left",
+              box=box.SIMPLE_HEAD)
+    for col in ("variable", "loaded", "fresh", "skipped"):
+        t.add_column(col)
+    for target, by in sorted(rows.items()):
+        t.add_row(target, ", ".join(by.get("loaded", [])), ", ".join(by.get("fresh", [])),
+                  "; ".join(by.get("skipped", [])))
+    console.print(t)
 
 
 def _shape(s: Shape) -> str:
@@ -146,7 +164,9 @@ def _shape(s: Shape) -> str:
 
 
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
-                     seconds: float | None = None) -> Report:
+                     seconds: float | None = None, slots: SlotPlan | None = None,
+                     notes: tuple[str, ...] = ()) -> Report:
+    extra = () if slots is None else slots.steps
     return Report(
         source=source,
         loaded=tuple(
@@ -159,6 +179,8 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
         dry_run=dry_run,
         problems=problems,
         missing_detail=dict(plan.missing_detail),
-        nbytes=plan.nbytes,
+        nbytes=plan.nbytes + sum(nbytes(s.source_dtype, s.source_shape) for s in extra),
         seconds=seconds,
+        slots=() if slots is None else slots.results,
+        notes=notes,
     )

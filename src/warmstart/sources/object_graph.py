@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..entries import EntryKind, NameSource, SourceEntry
-from ..names import strip_prefix
+from ..names import slot_name, strip_prefix
 
 __all__ = ["GraphEntries", "entries_from_graph", "structural_name"]
 
@@ -216,16 +216,18 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tupl
         node = nodes[o]
         for ref in node.slot_variables:  # legacy optimizers
             if ref.original_variable_node_id in model_vars:
-                slots[ref.slot_variable_node_id] = (ref.original_variable_node_id, ref.slot_name)
+                slots[ref.slot_variable_node_id] = (ref.original_variable_node_id, slot_name(ref.slot_name))
         children = {c.local_name: c.node_id for c in node.children}
         owners = _list_items(nodes, children.get("_trainable_variables"))
+        found_lists = False
         for list_name, list_id in children.items():
             if list_name in _NOT_SLOT_LISTS:
                 continue
             items = _list_items(nodes, list_id)
             if not items or not all(j in value_key for j in items.values()):
                 continue
-            slot = list_name.lstrip("_")
+            found_lists = True
+            slot = slot_name(list_name)
             for idx, j in items.items():
                 owner = owners.get(idx)
                 if owner is None:  # tf_keras: no owner list; 'Adam/m/<variable full_name>'
@@ -233,7 +235,32 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tupl
                     owner = by_full_name.get(parts[2]) if len(parts) == 3 else None
                 if owner in model_vars:
                     slots[j] = (owner, slot)
+        if not found_lists and owners:
+            slots.update(_positional_slots(nodes, children, owners, model_vars))
     return slots
+
+
+# Adafactor keeps its factored slots in plain Python lists that are not checkpointed;
+# they exist only in ``_variables``, in the order [iteration, learning_rate, (r, c, v)
+# for each trainable variable] (verified on Keras 3.15).
+_POSITIONAL = {3: ("r", "c", "v")}
+
+
+def _positional_slots(nodes, children, owners, model_vars) -> dict[int, tuple[int, str]]:
+    hyper = {children.get("_iterations"), children.get("_learning_rate")}
+    items = _list_items(nodes, children.get("_variables"))
+    rest = [j for _, j in sorted(items.items(), key=lambda kv: int(kv[0])) if j not in hyper]
+    per = len(rest) // len(owners) if len(rest) % len(owners) == 0 else 0
+    names = _POSITIONAL.get(per)
+    if names is None:
+        return {}
+    out = {}
+    for idx in range(len(owners)):
+        owner = owners.get(str(idx))
+        if owner in model_vars:
+            for k, name in enumerate(names):
+                out[rest[idx * per + k]] = (owner, slot_name(name))
+    return out
 
 
 def _list_items(nodes, list_id: int | None) -> dict[str, int]:

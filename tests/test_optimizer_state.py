@@ -1,0 +1,235 @@
+"""Optimizer slots follow the variables they belong to (``optimizer=``)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import assert_untouched, save, snapshot
+
+import warmstart as ws
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+    "adam": lambda: keras.optimizers.Adam(0.01),
+    "adam-amsgrad": lambda: keras.optimizers.Adam(0.01, amsgrad=True),
+    "adamw": lambda: keras.optimizers.AdamW(0.01),
+    "adamw-amsgrad": lambda: keras.optimizers.AdamW(0.01, amsgrad=True),
+    "rmsprop": lambda: keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: keras.optimizers.Adagrad(0.05, initial_accumulator_value=0.1),
+    "ftrl": lambda: keras.optimizers.Ftrl(0.05),
+    "lion": lambda: keras.optimizers.Lion(0.001),
+    "adafactor": lambda: keras.optimizers.Adafactor(0.01),
+    "adam-ema": lambda: keras.optimizers.Adam(0.01, use_ema=True),
+    "loss-scale-adam": lambda: keras.mixed_precision.LossScaleOptimizer(keras.optimizers.Adam(0.01)),
+    "loss-scale-sgd": lambda: keras.mixed_precision.LossScaleOptimizer(keras.optimizers.SGD(0.05, momentum=0.9)),
+}
+
+
+def ranker(d1=8, new_layer=False, head="head"):
+    """Functional (variable paths carry no model name): embedding, tower, head."""
+    ids = keras.Input((2,), dtype="int32")
+    x = keras.layers.Flatten()(keras.layers.Embedding(20, 4, name="emb")(ids))
+    x = keras.layers.Dense(d1, activation="relu", name="d1")(x)
+    x = keras.layers.Dense(4, activation="relu", name="d2")(x)
+    if new_layer:
+        x = keras.layers.Dense(4, activation="relu", name="new")(x)
+    return keras.Model(ids, keras.layers.Dense(1, name=head)(x))
+
+
+def data(seed=0, n=64):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 20, size=(n, 2)).astype("int32")
+    return x, (x.sum(axis=1, keepdims=True) % 3).astype("float32")
+
+
+def slots_of(opt) -> dict[tuple[str, str], np.ndarray]:
+    """Slot values by (variable path, list attribute), read straight off the optimizer."""
+    inner = getattr(opt, "inner_optimizer", opt)
+    owners = inner._trainable_variables
+    out = {}
+    for attr, value in vars(inner).items():
+        if attr in ("_trainable_variables", "_variables") or not hasattr(value, "__len__") or len(value) != len(owners):
+            continue
+        if not all(s is None or isinstance(s, keras.Variable) for s in value):
+            continue
+        for var, s in zip(owners, value, strict=True):
+            if s is not None:
+                out[(var.path, attr.lstrip("_"))] = np.array(s.numpy())
+    return out
+
+
+def dense_step(model, opt, x, y) -> float:
+    """One training step with dense gradients. Keras 3.15's Adafactor fails at random on an
+    Embedding's sparse gradients ("indices[0] = 36 is not in [0, 33)"), warm start or not."""
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((model(x) - y) ** 2)
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+    opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+    return float(loss)
+
+
+def trained_run(tmp_path, make_opt, *, with_optimizer_entry=True):
+    keras.utils.set_random_seed(0)
+    old = ranker()
+    old.compile(optimizer=make_opt(), loss="mse")
+    if isinstance(old.optimizer, keras.optimizers.Adafactor):
+        for _ in range(3):
+            dense_step(old, old.optimizer, *data())
+    else:
+        old.fit(*data(), epochs=3, batch_size=16, verbose=0)
+    objects = {"model": old, "optimizer": old.optimizer} if with_optimizer_entry else {"model": old}
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), str(tmp_path / "run"), 1)
+    manager.save()
+    return old, str(tmp_path / "run")
+
+
+RULES = {"on_mismatch": {r"d[12]/.*": "overlap"}, "rename": [(r"score/(.*)", r"head/\1")]}
+
+
+def check_slots(old_opt, new_opt, fresh, report):
+    old_slots, new_slots = slots_of(old_opt), slots_of(new_opt)
+    assert new_slots.keys() == fresh.keys()
+    for (name, attr), value in new_slots.items():
+        source = name.replace("score/", "head/")
+        if name.startswith("new/"):
+            np.testing.assert_array_equal(value, fresh[(name, attr)], err_msg=f"{name} {attr}")
+            continue
+        old = old_slots[(source, attr)]
+        if old.shape == value.shape:
+            np.testing.assert_array_equal(value, old, err_msg=f"{name} {attr}")
+        else:
+            block = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, value.shape, strict=True))
+            np.testing.assert_array_equal(value[block], old[block], err_msg=f"{name} {attr}")
+            rest = np.ones(value.shape, bool)
+            rest[block] = False
+            np.testing.assert_array_equal(value[rest], fresh[(name, attr)][rest], err_msg=f"{name} {attr}")
+    outcomes = {(e.target, e.outcome) for e in report.slots}
+    assert ("new/kernel", ws.SlotOutcome.FRESH) in outcomes
+    assert all(e.outcome is not ws.SlotOutcome.SKIPPED for e in report.slots)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_slots_follow_copy_overlap_rename_and_new_layers(tmp_path, name):
+    old, run = trained_run(tmp_path, OPTIMIZERS[name])
+    new = ranker(d1=12, new_layer=True, head="score")
+    opt = OPTIMIZERS[name]()
+    opt.build(new.trainable_variables)
+    fresh = slots_of(opt)
+    assert fresh, "the optimizer has slots"
+    report = ws.warm_start(new, run, optimizer=opt, **RULES)
+    check_slots(old.optimizer, opt, fresh, report)
+    assert int(opt.iterations.numpy()) == int(old.optimizer.iterations.numpy()) > 0
+    if name == "adafactor":
+        assert np.isfinite(dense_step(new, opt, *data(1)))
+        return
+    new.compile(optimizer=opt, loss="mse")
+    history = new.fit(*data(1), epochs=1, batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_unbuilt_optimizer_is_built_on_the_target(tmp_path):
+    old, run = trained_run(tmp_path, OPTIMIZERS["adam"])
+    new = ranker()
+    opt = keras.optimizers.Adam(0.01)
+    report = ws.warm_start(new, run, optimizer=opt)
+    assert opt.built and any("was not built" in n for n in report.notes)
+    for key, value in slots_of(old.optimizer).items():
+        np.testing.assert_array_equal(slots_of(opt)[key], value)
+    data_ = report.to_dict()
+    assert data_["slots"] and {s["outcome"] for s in data_["slots"]} == {"loaded"}
+    assert "Optimizer slots" in str(report)
+
+
+def test_compiled_model_without_optimizer_entry(tmp_path):
+    old, run = trained_run(tmp_path, OPTIMIZERS["adam"], with_optimizer_entry=False)
+    opt = keras.optimizers.Adam(0.01)
+    ws.warm_start(ranker(), run, optimizer=opt)
+    for key, value in slots_of(old.optimizer).items():
+        np.testing.assert_array_equal(slots_of(opt)[key], value)
+
+
+def test_step_counter_carry_or_reset(tmp_path):
+    old, run = trained_run(tmp_path, OPTIMIZERS["adam"])
+    opt = keras.optimizers.Adam()
+    report = ws.warm_start(ranker(), run, optimizer=opt, optimizer_step="reset")
+    assert int(opt.iterations.numpy()) == 0 and not any("step carried" in n for n in report.notes)
+    opt = keras.optimizers.Adam()
+    report = ws.warm_start(ranker(), run, optimizer=opt)
+    assert int(opt.iterations.numpy()) == int(old.optimizer.iterations.numpy())
+    assert any("step carried" in n for n in report.notes)
+
+
+def test_dry_run_predicts_slots_and_builds_nothing(tmp_path):
+    _, run = trained_run(tmp_path, OPTIMIZERS["adam"])
+    opt = keras.optimizers.Adam()
+    report = ws.warm_start(ranker(d1=12), run, optimizer=opt, dry_run=True, on_mismatch="overlap")
+    assert not opt.built
+    assert {(e.target, e.slot) for e in report.slots} >= {("d1/kernel", "momentums"), ("emb/embeddings", "velocities")}
+
+
+def test_optimizer_built_on_other_variables_is_an_error(tmp_path):
+    _, run = trained_run(tmp_path, OPTIMIZERS["adam"])
+    new = ranker()
+    stranger = keras.optimizers.Adam()
+    stranger.build(ranker().trainable_variables)
+    before, slots_before = snapshot(new), slots_of(stranger)
+    with pytest.raises(ws.OptimizerError, match="not the target's"):
+        ws.warm_start(new, run, optimizer=stranger)
+    assert_untouched(before, new)
+    for k, v in slots_of(stranger).items():
+        np.testing.assert_array_equal(v, slots_before[k])
+
+
+def test_missing_slot_is_reported_and_strict_fails_untouched(tmp_path):
+    _, run = trained_run(tmp_path, OPTIMIZERS["sgd-momentum"])  # only 'momentums'
+    new = ranker()
+    opt = keras.optimizers.Adam()
+    opt.build(new.trainable_variables)
+    before, slots_before = snapshot(new), slots_of(opt)
+    with pytest.raises(ws.IncompleteError, match="velocities"):
+        ws.warm_start(new, run, optimizer=opt, strict=True)
+    assert_untouched(before, new)
+    for k, v in slots_of(opt).items():
+        np.testing.assert_array_equal(v, slots_before[k])
+    report = ws.warm_start(new, run, optimizer=opt)
+    skipped = [e for e in report.slots if e.outcome is ws.SlotOutcome.SKIPPED]
+    assert {e.slot for e in skipped} == {"velocities"} and "no 'velocities' slot" in skipped[0].reason
+    assert {e.slot for e in report.slots if e.outcome is ws.SlotOutcome.LOADED} == {"momentums"}
+
+
+def test_optimizer_is_untouched_when_a_read_fails(tmp_path):
+    _, run = trained_run(tmp_path, OPTIMIZERS["adam"])
+    prefix = tf.train.latest_checkpoint(run)
+    data_file = prefix + ".data-00000-of-00001"
+    raw = bytearray(open(data_file, "rb").read())
+    raw[200] ^= 0xFF  # inside the first tensors, before the object graph
+    open(data_file, "wb").write(bytes(raw))
+    new = ranker()
+    opt = keras.optimizers.Adam()
+    opt.build(new.trainable_variables)
+    before, slots_before = snapshot(new), slots_of(opt)
+    with pytest.raises(ws.CheckpointReadError):
+        ws.warm_start(new, run, optimizer=opt)
+    assert_untouched(before, new)
+    for k, v in slots_of(opt).items():
+        np.testing.assert_array_equal(v, slots_before[k])
+    assert int(opt.iterations.numpy()) == 0
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["tf_keras-adam", "tf_keras-legacy-adam"])
+def test_slots_from_a_tf_keras_checkpoint(tmp_path, legacy):
+    tfk = pytest.importorskip("tf_keras")
+    old = tfk.Sequential([tfk.layers.Dense(8, name="d1", input_shape=(4,)), tfk.layers.Dense(1, name="head")])
+    old_opt = tfk.optimizers.legacy.Adam() if legacy else tfk.optimizers.Adam()
+    old.compile(old_opt, "mse")
+    old.fit(np.ones((16, 4), "float32"), np.ones((16, 1), "float32"), verbose=0, epochs=2)
+    prefix = tf.train.Checkpoint(model=old, optimizer=old_opt).write(str(tmp_path / "c"))
+    new = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="d1"), keras.layers.Dense(1, name="head")])
+    opt = keras.optimizers.Adam()
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    assert {e.outcome for e in report.slots} == {ws.SlotOutcome.LOADED}
+    expected_m = old_opt.get_slot(old.get_layer("d1").kernel, "m") if legacy else old_opt._momentums[0]
+    np.testing.assert_array_equal(slots_of(opt)[(new.get_layer("d1").kernel.path, "momentums")], expected_m.numpy())
+    assert int(opt.iterations.numpy()) == int(old_opt.iterations.numpy())
