@@ -139,7 +139,9 @@ def test_compatible_implies_same_auto_key(bases, counters, data):
         (i, b) for i, b in enumerate(bases) if data.draw(st.booleans(), label=f"auto[{i}]")
     )
     auto_idx = {i for i, _ in auto}
-    target = "/".join(f"{b}_{counters[i]}" if i in auto_idx and counters[i] else b for i, b in enumerate(bases))
+    target = "/".join(
+        f"{b}_{counters[i]}" if i in auto_idx and counters[i] else b for i, b in enumerate(bases)
+    )
     source = "/".join(
         f"{b}_{data.draw(st.integers(0, 9), label=f'c{i}')}" if i in auto_idx else b
         for i, b in enumerate(bases)
