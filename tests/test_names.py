@@ -202,3 +202,29 @@ def test_closest_nothing_near_or_empty_pool():
 
 def test_closest_accepts_any_iterable_and_is_order_independent():
     assert closest("dense/kernal", iter(POOL)) == closest("dense/kernal", list(reversed(POOL)))
+
+
+# --- slot_name ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("_momentums", "momentums"),  # Keras 3 list attribute
+        ("m", "momentums"),  # legacy singular
+        ("momentum", "momentums"),
+        ("v", "velocities"),
+        ("_velocities", "velocities"),
+        ("vhat", "velocity_hats"),
+        ("accumulator", "accumulators"),
+        ("unknown_slot", "unknown_slot"),
+    ],
+)
+def test_slot_name_one_vocabulary(raw, expected):
+    assert _names.slot_name(raw) == expected
+
+
+def test_slot_name_is_idempotent():
+    for raw in ("m", "_momentums", "v", "vhat", "accumulator", "rms", "mg", "linear", "x"):
+        once = _names.slot_name(raw)
+        assert _names.slot_name(once) == once
