@@ -33,9 +33,8 @@ import argparse
 import enum
 import importlib
 import importlib.util
-import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from importlib import metadata
 from pathlib import Path
@@ -274,92 +273,65 @@ def mismatch_policy(default: str, per_pattern: Sequence[tuple[str, str]]) -> str
 def load_model(spec: str) -> Any:
     """Import ``MODULE:FACTORY`` (or ``path/to/file.py:FACTORY``) and call the factory.
 
-    Finding the factory is a usage error (exit 2); the factory failing is the model's
-    problem (exit 5), reported with the factory's own exception chained.
+    Not finding the factory is a usage error (exit 2); the factory failing is the model's
+    problem (exit 5), reported with the factory's own exception chained for --traceback.
     """
-    factory = _find_factory(spec)
-    with _on_sys_path(_import_root(spec)):
+    where, sep, attr = spec.rpartition(":")  # rpartition: 'C:\\m.py:f' keeps its drive
+    if not sep or not where or not attr:
+        raise CliError(f"--model {spec!r}: expected MODULE:FACTORY or path/to/file.py:FACTORY", ExitStatus.USAGE)
+    is_path = where.endswith(".py") or "/" in where or os.sep in where
+    # The model's module may import its neighbours, as it would under `python file.py`.
+    with _on_sys_path(str(Path(where).resolve().parent) if is_path else os.getcwd()):
+        module = _import_file(where) if is_path else _import_module(where)
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+            raise CliError(f"--model {spec!r}: {where!r} has no function {attr!r}"
+                           + (f" (it has: {', '.join(public)[:200]})" if public else ""), ExitStatus.USAGE)
         try:
             model = factory()
         except Exception as e:
             raise CliError(f"the model factory {spec!r} raised {type(e).__name__}: {e}", ExitStatus.ERROR) from e
     if model is None or not (isinstance(model, Mapping) or hasattr(model, "variables")):
-        raise CliError(
-            f"the model factory {spec!r} returned {type(model).__name__}, not a model.\n"
-            f"  Fix: return a built keras.Model, a tf.Module or a mapping of variables.",
-            ExitStatus.ERROR,
-        )
+        raise CliError(f"the model factory {spec!r} returned {type(model).__name__}, not a model.\n"
+                       f"  Fix: return a built keras.Model, a tf.Module or a mapping of variables.",
+                       ExitStatus.ERROR)
     return model
-
-
-def _split_spec(spec: str) -> tuple[str, str, bool]:
-    module, sep, attr = spec.rpartition(":")  # rpartition: 'C:\\m.py:f' keeps its drive
-    if not sep or not module or not attr:
-        raise CliError(
-            f"--model {spec!r}: expected MODULE:FACTORY or path/to/file.py:FACTORY", ExitStatus.USAGE
-        )
-    is_path = module.endswith(".py") or "/" in module or os.sep in module
-    return module, attr, is_path
-
-
-def _import_root(spec: str) -> str:
-    module, _, is_path = _split_spec(spec)
-    return str(Path(module).resolve().parent) if is_path else os.getcwd()
-
-
-def _find_factory(spec: str) -> Callable[[], Any]:
-    module_name, attr, is_path = _split_spec(spec)
-    with _on_sys_path(_import_root(spec)):
-        module = _import_file(module_name) if is_path else _import_module(module_name)
-    factory: Any = module
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
-        if factory is None:
-            near = ", ".join(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
-            raise CliError(
-                f"--model {spec!r}: {module_name!r} has no attribute {attr!r}"
-                + (f" (it has: {near[:200]})" if near else ""),
-                ExitStatus.USAGE,
-            )
-    if not callable(factory):
-        raise CliError(f"--model {spec!r}: {attr!r} is a {type(factory).__name__}, not a function",
-                       ExitStatus.USAGE)
-    return factory
 
 
 def _import_module(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
-        if e.name and (name == e.name or name.startswith(e.name + ".")):
-            raise CliError(f"--model: no module named {name!r} (pass a file as path/to/file.py:FACTORY)",
+        if e.name and (name + ".").startswith(e.name + "."):  # the module itself, not its imports
+            raise CliError(f"--model: no module named {name!r} (a file works too: path/to/file.py:FACTORY)",
                            ExitStatus.USAGE) from None
-        raise CliError(f"importing {name!r} failed: {type(e).__name__}: {e}", ExitStatus.ERROR) from e
+        raise _import_failed(name, e) from e
     except Exception as e:
-        raise CliError(f"importing {name!r} failed: {type(e).__name__}: {e}", ExitStatus.ERROR) from e
+        raise _import_failed(name, e) from e
 
 
 def _import_file(path: str) -> Any:
     file = Path(path).expanduser().resolve()
-    if not file.is_file():
-        raise CliError(f"--model: no such file {path!r}", ExitStatus.USAGE)
-    name = f"_warmstart_model_{abs(hash(str(file)))}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise CliError(f"--model: cannot import {path!r} as Python", ExitStatus.USAGE)
+    spec = importlib.util.spec_from_file_location(f"_warmstart_model_{abs(hash(str(file)))}", file)
+    if not file.is_file() or spec is None or spec.loader is None:
+        raise CliError(f"--model: no Python file {path!r}", ExitStatus.USAGE)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        del sys.modules[name]
-        raise CliError(f"importing {path!r} failed: {type(e).__name__}: {e}", ExitStatus.ERROR) from e
+        del sys.modules[spec.name]
+        raise _import_failed(path, e) from e
     return module
+
+
+def _import_failed(what: str, e: Exception) -> CliError:
+    return CliError(f"importing {what!r} failed: {type(e).__name__}: {e}", ExitStatus.ERROR)
 
 
 @contextmanager
 def _on_sys_path(folder: str) -> Iterator[None]:
-    """Let the model's module import its neighbours, as ``python file.py`` would."""
     added = folder not in sys.path
     if added:
         sys.path.insert(0, folder)
@@ -373,28 +345,23 @@ def _on_sys_path(folder: str) -> Iterator[None]:
 # --- running -----------------------------------------------------------------------------
 
 
-@contextmanager
-def _quiet_libraries(err: TextIO, *, verbose: bool) -> Iterator[None]:
-    """Keep TensorFlow's and absl's Python logs off stderr; show the library's own only
-    with ``--verbose`` (the rendered report already says what its warnings say)."""
-    lib = logging.getLogger("warmstart")
-    handler: logging.Handler = logging.StreamHandler(err) if verbose else logging.NullHandler()
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
-    noisy = [logging.getLogger(n) for n in ("tensorflow", "absl")]
-    saved = (lib.level, lib.propagate, [n.level for n in noisy])
-    lib.addHandler(handler)
-    lib.setLevel(logging.INFO if verbose else logging.WARNING)
-    lib.propagate = False
-    for n in noisy:
-        n.setLevel(logging.ERROR)
+def _import_tensorflow() -> None:
+    """Import TensorFlow (which every command needs) with the process's stderr muted.
+
+    TensorFlow 2.21 prints its oneDNN notice while its shared libraries load, even with
+    TF_CPP_MIN_LOG_LEVEL set from Python; only the file descriptor can be silenced. Python
+    errors are exceptions, not writes, so nothing the user needs is lost.
+    """
+    if "tensorflow" in sys.modules:
+        return
     try:
-        yield
-    finally:
-        lib.removeHandler(handler)
-        lib.setLevel(saved[0])
-        lib.propagate = saved[1]
-        for n, level in zip(noisy, saved[2], strict=True):
-            n.setLevel(level)
+        with render.fd_muted(2):
+            import tensorflow  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name == "tensorflow":
+            raise CliError(f"{e.name} is not installed.\n  Fix: pip install 'warmstart[cpu]' "
+                           f"(or 'warmstart[gpu]').", ExitStatus.ERROR) from e
+        raise
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:
@@ -409,13 +376,13 @@ def exit_status_for(exc: BaseException) -> ExitStatus:
     return ExitStatus.ERROR
 
 
-def _error_text(exc: BaseException) -> str:
+def _error_text(exc: BaseException, *, traced: bool) -> str:
     from warmstart.errors import WarmStartError
 
     if isinstance(exc, CliError):
         return render.error_text(exc, prog=PROG, kind=False)
     text = render.error_text(exc, prog=PROG)
-    if not isinstance(exc, WarmStartError):  # a bug, ours or a dependency's
+    if not isinstance(exc, WarmStartError) and not traced:  # a bug, ours or a dependency's
         text = text.rstrip("\n") + "\n  (unexpected; rerun with --traceback to see where it came from)\n"
     return text
 
@@ -439,17 +406,18 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     if isinstance(args, ExitStatus):
         return args
     try:
-        with _quiet_libraries(err, verbose=args.verbose):
+        with render.quiet_libraries(err, verbose=args.verbose):
+            _import_tensorflow()
             return args.handler(args, render.make_console(out), out)
     except KeyboardInterrupt:
         err.write(f"\n{PROG}: interrupted\n")
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         raise  # the reader went away (`| head`); run() ends quietly
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  the one place every failure becomes a line and a status
         if args.traceback:
             err.write(render.traceback_text(e))
-        err.write(_error_text(e))
+        err.write(_error_text(e, traced=args.traceback))
         return exit_status_for(e)
 
 

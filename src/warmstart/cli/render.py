@@ -1,4 +1,5 @@
-"""Everything the command prints: consoles, the checkpoint table, JSON, error lines.
+"""Everything the command prints, and what it keeps others from printing: consoles, the
+checkpoint table, JSON, error lines; TensorFlow's and the library's logs kept off stderr.
 
 The library returns data and raises; this module is where data becomes text. It imports
 neither TensorFlow nor the library, so ``warmstart --help`` stays fast.
@@ -7,8 +8,11 @@ neither TensorFlow nor the library, so ``warmstart --help`` stays fast.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, TextIO
 
 from rich import box
@@ -19,8 +23,10 @@ __all__ = [
     "ERROR_LINES",
     "entry_dict",
     "error_text",
+    "fd_muted",
     "inspect_table",
     "make_console",
+    "quiet_libraries",
     "shape_text",
     "traceback_text",
     "write_json",
@@ -125,3 +131,45 @@ def error_text(exc: BaseException, *, prog: str = "warmstart", kind: bool = True
 def traceback_text(exc: BaseException) -> str:
     """The full stack, for ``--traceback``."""
     return "".join(traceback.format_exception(exc))
+
+
+@contextmanager
+def fd_muted(fd: int) -> Iterator[None]:
+    """Send what C code writes to ``fd`` to /dev/null; sys.stderr's Python writes too."""
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor (a daemon): nothing to mute
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextmanager
+def quiet_libraries(err: TextIO, *, verbose: bool, prog: str = "warmstart") -> Iterator[None]:
+    """Keep TensorFlow's and absl's Python logs off stderr; show the library's own only
+    with ``--verbose`` (the rendered report already says what its warnings say)."""
+    lib = logging.getLogger("warmstart")
+    handler: logging.Handler = logging.StreamHandler(err) if verbose else logging.NullHandler()
+    handler.setFormatter(logging.Formatter(f"{prog}: %(levelname)s: %(message)s"))
+    noisy = [logging.getLogger(n) for n in ("tensorflow", "absl")]
+    saved = (lib.level, lib.propagate, [n.level for n in noisy])
+    lib.addHandler(handler)
+    lib.setLevel(logging.INFO if verbose else logging.WARNING)
+    lib.propagate = False
+    for n in noisy:
+        n.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lib.removeHandler(handler)
+        lib.setLevel(saved[0])
+        lib.propagate = saved[1]
+        for n, level in zip(noisy, saved[2], strict=True):
+            n.setLevel(level)
