@@ -1,40 +1,15 @@
 """Name helpers: auto-name counters, compatibility up to drift, prefixes, "did you mean".
 
-Pure: no TensorFlow. The module is loaded without running ``warmstart/__init__.py``,
-which imports the TensorFlow-backed API (see ``test_matching.py`` for the import checks).
+Pure: no TensorFlow (``test_matching.py`` checks the imports).
 """
 
 from __future__ import annotations
-
-import importlib
-import importlib.util
-import sys
-import types
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
-def _pure(module: str) -> types.ModuleType:
-    """``warmstart.<module>`` loaded under a private package name, skipping the package
-    ``__init__`` (it imports TensorFlow); the files are the same."""
-    alias = "_warmstart_pure"
-    if alias not in sys.modules:
-        spec = importlib.util.find_spec("warmstart")
-        assert spec is not None and spec.submodule_search_locations
-        pkg = types.ModuleType(alias)
-        pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules[alias] = pkg
-    return importlib.import_module(f"{alias}.{module}")
-
-
-_names = _pure("names")
-auto_key = _names.auto_key
-closest = _names.closest
-compatible = _names.compatible
-drop_counter = _names.drop_counter
-strip_prefix = _names.strip_prefix
+from warmstart.names import auto_key, closest, compatible, drop_counter, slot_name, strip_prefix
 
 DENSE = ((0, "dense"),)
 
@@ -221,10 +196,10 @@ def test_closest_accepts_any_iterable_and_is_order_independent():
     ],
 )
 def test_slot_name_one_vocabulary(raw, expected):
-    assert _names.slot_name(raw) == expected
+    assert slot_name(raw) == expected
 
 
 def test_slot_name_is_idempotent():
     for raw in ("m", "_momentums", "v", "vhat", "accumulator", "rms", "mg", "linear", "x"):
-        once = _names.slot_name(raw)
-        assert _names.slot_name(once) == once
+        once = slot_name(raw)
+        assert slot_name(once) == once

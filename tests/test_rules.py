@@ -1,41 +1,16 @@
 """Rules: validation and compilation of include/exclude/rename/on_mismatch/expect_missing.
 
-Pure: no TensorFlow. The modules are loaded without running ``warmstart/__init__.py``,
-which imports the TensorFlow-backed API (see ``test_matching.py`` for the import checks).
+Pure: no TensorFlow (``test_matching.py`` checks the imports).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
-import sys
-import types
 
 import pytest
 
-
-def _pure(module: str) -> types.ModuleType:
-    """``warmstart.<module>`` loaded under a private package name, skipping the package
-    ``__init__`` (it imports TensorFlow); the files are the same."""
-    alias = "_warmstart_pure"
-    if alias not in sys.modules:
-        spec = importlib.util.find_spec("warmstart")
-        assert spec is not None and spec.submodule_search_locations
-        pkg = types.ModuleType(alias)
-        pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules[alias] = pkg
-    return importlib.import_module(f"{alias}.{module}")
-
-
-_rules = _pure("rules")
-_errors = _pure("errors")
-OnMismatch = _rules.OnMismatch
-Rules = _rules.Rules
-compile_rules = _rules.compile_rules
-RuleError = _errors.RuleError
-WarmStartError = _errors.WarmStartError
-
+from warmstart.errors import RuleError, WarmStartError
+from warmstart.rules import OnMismatch, Rules, compile_rules
 
 # --- bad regexes name the rule and the pattern ---------------------------------------------
 
