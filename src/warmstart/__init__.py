@@ -3,28 +3,53 @@
 >>> import warmstart as ws
 >>> report = ws.warm_start(new_model, "runs/v1")  # doctest: +SKIP
 >>> print(report)  # doctest: +SKIP
+
+The pure parts (rules, matching, plan, vocab) import without TensorFlow; ``warm_start``
+and ``inspect_checkpoint`` load it on first use.
 """
 
-from .api import inspect_checkpoint, warm_start
+from typing import TYPE_CHECKING, Any
+
 from .entries import EntryKind, SourceEntry, TargetEntry
 from .errors import (
     CheckpointNotFoundError,
     CheckpointReadError,
     IncompleteError,
     NothingToLoadError,
+    OptimizerError,
     RuleError,
     ShapeMismatchError,
+    TargetNotBuiltError,
     VocabError,
     WarmStartError,
 )
 from .plan import Action, SkipReason, Strategy
-from .optimizers import OptimizerError
-from .report import LoadedEntry, Report, SkippedEntry
 from .rules import OnMismatch
 from .slots import SlotEntry, SlotOutcome
-from .targets import TargetNotBuiltError
+from .vocab import Vocab, read_vocab_file
+
+if TYPE_CHECKING:
+    from .api import inspect_checkpoint, warm_start
+    from .report import LoadedEntry, Report, SkippedEntry
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "warm_start": "api",
+    "inspect_checkpoint": "api",
+    "Report": "report",
+    "LoadedEntry": "report",
+    "SkippedEntry": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'warmstart' has no attribute {name!r}")
+
 
 __all__ = [
     "Action",
@@ -47,8 +72,10 @@ __all__ = [
     "Strategy",
     "TargetEntry",
     "TargetNotBuiltError",
+    "Vocab",
     "VocabError",
     "WarmStartError",
     "inspect_checkpoint",
+    "read_vocab_file",
     "warm_start",
 ]

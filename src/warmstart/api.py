@@ -20,6 +20,7 @@ from .slots import SlotOutcome, SlotPlan, plan_slots
 from .rules import MismatchPolicy, PatternLike, RenameRules, compile_rules
 from .sources import open_source
 from .targets import walk_target
+from .vocab import Vocab
 
 __all__ = ["inspect_checkpoint", "warm_start"]
 
@@ -34,7 +35,7 @@ def warm_start(
     exclude: Iterable[PatternLike] | PatternLike = (),
     rename: RenameRules = (),
     on_mismatch: MismatchPolicy = "skip",
-    vocab: Mapping[str, Any] | None = None,
+    vocab: Mapping[PatternLike, Vocab] | None = None,
     optimizer: Any = None,
     strict: bool = False,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
@@ -63,14 +64,12 @@ def warm_start(
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
     >>> print(report)  # doctest: +SKIP
     """
-    if vocab:
-        raise NotImplementedError("vocab= (vocabulary remap) is not available in this version yet.")
     if optimizer_step not in ("carry", "reset"):
         raise ValueError(f"optimizer_step must be 'carry' or 'reset', not {optimizer_step!r}")
     started = time.perf_counter()
     rules = compile_rules(
         include=include, exclude=exclude, rename=rename,
-        on_mismatch=on_mismatch, expect_missing=expect_missing,
+        on_mismatch=on_mismatch, expect_missing=expect_missing, vocab=vocab,
     )
     live = walk_target(target)
     src = open_source(source)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from .entries import nbytes
 from .plan import Action, Step
-from .targets import write_block, write_full
+from .targets import write_block, write_full, write_rows
 
 __all__ = ["DEFAULT_HOLD_BYTES", "execute"]
 
@@ -69,7 +69,14 @@ def _prepared(steps: Sequence[Step], source: Readable, names: dict[str, str]) ->
 
 
 def _transform(step: Step, value: tf.Tensor) -> tf.Tensor:
-    if step.action is Action.OVERLAP:
+    if step.action is Action.VOCAB:
+        _, rows = step.vocab
+        value = tf.gather(value, rows.old_rows, axis=step.axis)
+        block = list(step.block)
+        block[step.axis] = rows.carried
+        if tuple(value.shape) != tuple(block):  # overlap on the other axes
+            value = value[tuple(slice(0, d) for d in block)]
+    elif step.action is Action.OVERLAP:
         value = value[tuple(slice(0, d) for d in step.block)]
     if step.source_dtype != step.dtype:
         value = tf.cast(value, step.dtype)
@@ -81,7 +88,12 @@ def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mappin
     done = 0
     for step, value in zip(steps, values, strict=True):
         v = variables[step.target]
-        if step.action is Action.OVERLAP:
+        if step.action is Action.VOCAB:
+            vocab, rows = step.vocab
+            write_rows(v, rows.new_rows, value, axis=step.axis)
+            if vocab.initializer is not None:
+                _initialise_fresh(v, step, vocab, rows)
+        elif step.action is Action.OVERLAP:
             write_block(v, value)
         else:
             write_full(v, value)
@@ -102,3 +114,14 @@ def _batches(steps: Sequence[Step], limit: int) -> Iterator[list[Step]]:
         size += n
     if batch:
         yield batch
+
+
+def _initialise_fresh(v: Any, step: Step, vocab: Any, rows: Any) -> None:
+    """Rows of new tokens (and OOV buckets) from the Vocab's explicit initializer."""
+    fresh = rows.fresh_rows
+    if fresh.size == 0:
+        return
+    shape = list(step.shape)
+    shape[step.axis] = int(fresh.size)
+    values = tf.cast(tf.convert_to_tensor(vocab.initializer(tuple(shape), step.dtype)), step.dtype)
+    write_rows(v, fresh, values, axis=step.axis)

@@ -13,8 +13,10 @@ __all__ = [
     "CheckpointReadError",
     "IncompleteError",
     "NothingToLoadError",
+    "OptimizerError",
     "RuleError",
     "ShapeMismatchError",
+    "TargetNotBuiltError",
     "VocabError",
     "WarmStartError",
     "join_problems",
@@ -57,6 +59,16 @@ class RuleError(WarmStartError):
 class IncompleteError(WarmStartError):
     """``strict=True`` and some included target would not be loaded (and is not covered by
     ``expect_missing``). Raised before any write."""
+
+
+class TargetNotBuiltError(WarmStartError, ValueError):
+    """The model has no variables yet (a subclassed or Sequential model before its first
+    call). Build it first: ``model.build(input_shape)`` or call it once on a batch."""
+
+
+class OptimizerError(WarmStartError, ValueError):
+    """The optimizer cannot carry slots for this target: it was built on variables that are
+    not the target's, or it is of a kind warmstart does not know."""
 
 
 class VocabError(WarmStartError):

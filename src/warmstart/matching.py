@@ -19,11 +19,12 @@ one-to-one: a checkpoint variable claimed by two targets goes to neither.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from .entries import EntryKind, NameSource, SourceEntry, TargetEntry
-from .errors import RuleError, join_problems
+from .errors import RuleError, VocabError, join_problems
 from .names import auto_key, closest, compatible
 from .plan import Action, Plan, Skip, SkipReason, Step, Strategy
 from .rules import OnMismatch, Rules
@@ -113,12 +114,17 @@ def make_plan(
     if rule_errors:
         raise RuleError(join_problems("the rules cannot be applied:", rule_errors))
 
+    vocab_errors = _unused_vocab(rules, targets)
     steps, mismatch_errors = [], []
     for t in targets:
         if t.name not in pairs:
             continue
         src, strategy, by_structure, rule = pairs[t.name]
-        decided = _decide(t, src, strategy, by_structure, rule, rules)
+        try:
+            decided = _decide(t, src, strategy, by_structure, rule, rules)
+        except VocabMisfit as e:
+            vocab_errors.append(str(e))
+            continue
         if isinstance(decided, Step):
             steps.append(decided)
         elif isinstance(decided, Skip):
@@ -126,6 +132,8 @@ def make_plan(
         else:
             mismatch_errors.append(decided)
 
+    if vocab_errors:
+        raise VocabError(join_problems("the vocabularies do not fit:", vocab_errors))
     used_keys = {p[0].key for p in pairs.values()}
     unused = tuple(sorted({s.name for s in index.entries if s.key not in used_keys}))
     loaded = {s.target for s in steps}
@@ -284,6 +292,17 @@ def _unused_rules(rules, targets, index, used_include, used_exclude, rename_hits
     return out
 
 
+def _unused_vocab(rules: Rules, targets: Sequence[TargetEntry]) -> list[str]:
+    names = [t.name for t in targets]
+    out = []
+    for pattern, _, _ in rules.vocab:
+        if not any(pattern.fullmatch(n) for n in names):
+            near = closest(pattern.pattern, names)
+            hint = f" Perhaps you meant one of: {', '.join(near)}." if near else ""
+            out.append(f"vocab {pattern.pattern!r} matched no variable of the model.{hint}")
+    return out
+
+
 def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bool, rule: str | None, rules: Rules) -> Step | Skip | str:
     """A step, a skip, or (policy "error") the message of a mismatch."""
     def step(action: Action) -> Step:
@@ -297,6 +316,9 @@ def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bo
             return _mismatch_message(t, s, detail, dtype=True)
         return Skip(t.name, s.name, SkipReason.DTYPE_MISMATCH, detail)
     action = Action.COPY if s.dtype == t.dtype else Action.CAST
+    vocab = rules.vocab_for(t.name)
+    if vocab is not None:
+        return _decide_vocab(t, s, step, vocab, policy)
     if s.shape == t.shape:
         return step(action)
     detail = f"checkpoint shape {s.shape} != model shape {t.shape}"
@@ -307,6 +329,52 @@ def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bo
     if policy is OnMismatch.ERROR:
         return _mismatch_message(t, s, detail, dtype=False)
     return Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
+
+
+class VocabMisfit(Exception):
+    """A vocabulary that does not fit its table; collected and raised as one VocabError."""
+
+
+def _decide_vocab(t: TargetEntry, s: SourceEntry, step, rule, policy: OnMismatch) -> Step | Skip | str:
+    pattern, vocab, rows = rule
+    axis = vocab.axis
+    where = f"vocab[{pattern.pattern!r}] on {t.name!r} (axis {axis})"
+    if len(t.shape) <= axis or len(s.shape) != len(t.shape):
+        raise VocabMisfit(
+            f"{where}: the model's table has shape {t.shape} and the checkpoint's {s.shape}; a remap "
+            f"on axis {axis} needs both of rank > {axis} and equal ranks."
+        )
+    _check_size(where, "the model's table", t.shape[axis], rows.new_tokens, vocab.num_oov_buckets,
+                "new", "num_oov_buckets")
+    _check_size(where, f"the checkpoint's table {s.name!r}", s.shape[axis], rows.old_tokens,
+                vocab.old_num_oov_buckets, "old", "old_num_oov_buckets")
+    others_t = t.shape[:axis] + t.shape[axis + 1 :]
+    others_s = s.shape[:axis] + s.shape[axis + 1 :]
+    remapped = dataclasses.replace(step(Action.VOCAB), vocab=(vocab, rows), axis=axis)
+    if others_t == others_s or policy is OnMismatch.OVERLAP:
+        return remapped
+    detail = (f"vocab remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
+              f"!= model shape {t.shape}")
+    if policy is OnMismatch.ERROR:
+        return _mismatch_message(t, s, detail, dtype=False)
+    return Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
+
+
+def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:
+    expected = tokens + oov
+    if size == expected:
+        return
+    diff = size - expected
+    hint = (
+        f" If the {diff} extra row(s) are OOV buckets, set {knob}={oov + diff}."
+        if diff > 0
+        else f" The table is {-diff} row(s) short of the vocabulary"
+        + (f"; {knob}={oov} may be too many." if oov else "; is it the right vocabulary file?")
+    )
+    raise VocabMisfit(
+        f"{where}: {what} has {size} rows but the {side} vocabulary has {tokens} tokens + {oov} OOV "
+        f"bucket(s) = {expected}.{hint}"
+    )
 
 
 def _mismatch_message(t: TargetEntry, s: SourceEntry, detail: str, *, dtype: bool) -> str:

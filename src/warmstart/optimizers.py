@@ -16,18 +16,13 @@ import keras
 import tensorflow as tf
 
 from .entries import TargetSlot
-from .errors import WarmStartError
+from .errors import OptimizerError
 from .names import slot_name
 
 __all__ = ["OptimizerError", "OptimizerTarget", "walk_optimizer"]
 
 _NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
 ITERATIONS = "optimizer/iterations"
-
-
-class OptimizerError(WarmStartError, ValueError):
-    """The optimizer cannot carry slots for this target: it was built on variables that are
-    not the target's, or it is of a kind warmstart does not know."""
 
 
 @dataclass(frozen=True, slots=True)

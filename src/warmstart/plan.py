@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from .entries import nbytes
 
@@ -54,11 +55,20 @@ class Step:
     strategy: Strategy
     by_structure: bool = False  # several candidates; a shared object-graph path decided
     rule: str | None = None  # the rename pattern that made the pair
+    vocab: Any = field(default=None, compare=False, repr=False)  # (Vocab, RowMap) for VOCAB
+    axis: int = 0  # the remapped axis, for VOCAB
+
+    @property
+    def detail(self) -> str:
+        return self.vocab[1].describe() if self.vocab is not None else ""
 
     @property
     def block(self) -> Shape:
         """The region written: the whole target, or the common block for an overlap."""
-        return tuple(min(a, b) for a, b in zip(self.shape, self.source_shape, strict=True))
+        block = [min(a, b) for a, b in zip(self.shape, self.source_shape, strict=True)]
+        if self.vocab is not None:  # the remapped axis is written row by row, in full
+            block[self.axis] = self.shape[self.axis]
+        return tuple(block)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class LoadedEntry:
     source_shape: Shape
     strategy: Strategy
     rule: str | None = None
+    detail: str = ""  # for a vocab remap: rows carried, new, dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class Report:
             "loaded": [
                 {"target": e.target, "source": e.source, "action": str(e.action),
                  "shape": list(e.shape), "source_shape": list(e.source_shape),
-                 "strategy": str(e.strategy), "rule": e.rule}
+                 "strategy": str(e.strategy), "rule": e.rule, "detail": e.detail}
                 for e in self.loaded
             ],
             "skipped": [
@@ -114,7 +115,8 @@ def render(report: Report, console: Console) -> None:
         for e in report.loaded:
             shape = _shape(e.shape) if e.shape == e.source_shape else f"{_shape(e.source_shape)} -> {_shape(e.shape)}"
             how = str(e.strategy) + (f" {e.rule!r}" if e.rule else "")
-            t.add_row(e.target, "" if e.source == e.target else e.source, str(e.action), shape, how)
+            action = f"{e.action}: {e.detail}" if e.detail else str(e.action)
+            t.add_row(e.target, "" if e.source == e.target else e.source, action, shape, how)
         console.print(t)
     if report.skipped:
         t = Table(title=f"Skipped ({len(report.skipped)})", title_justify="left", box=box.SIMPLE_HEAD)
@@ -170,7 +172,7 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
     return Report(
         source=source,
         loaded=tuple(
-            LoadedEntry(s.target, s.source, s.action, s.shape, s.source_shape, s.strategy, s.rule)
+            LoadedEntry(s.target, s.source, s.action, s.shape, s.source_shape, s.strategy, s.rule, s.detail)
             for s in plan.steps
         ),
         skipped=tuple(SkippedEntry(s.target, s.source, s.reason, s.detail) for s in plan.skipped),

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import RuleError
+from .errors import RuleError, VocabError
+from .vocab import RowMap, Vocab, load_tokens, row_map
 
 __all__ = ["OnMismatch", "Rules", "compile_rules"]
 
@@ -38,6 +39,13 @@ class Rules:
     on_mismatch: tuple[tuple[re.Pattern[str], OnMismatch], ...] = ()
     default_mismatch: OnMismatch = OnMismatch.SKIP
     expect_missing: tuple[re.Pattern[str], ...] = ()
+    vocab: tuple[tuple[re.Pattern[str], Vocab, RowMap], ...] = ()
+
+    def vocab_for(self, name: str) -> tuple[re.Pattern[str], Vocab, RowMap] | None:
+        for rule in self.vocab:
+            if rule[0].fullmatch(name):
+                return rule
+        return None
 
     def included(self, name: str) -> tuple[bool, str | None]:
         """(included?, the pattern that decided when not included)."""
@@ -72,6 +80,7 @@ def compile_rules(
     rename: RenameRules = (),
     on_mismatch: MismatchPolicy = OnMismatch.SKIP,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
+    vocab: Mapping[PatternLike, Vocab] | None = None,
 ) -> Rules:
     """Validate and compile. Raises :class:`RuleError` naming the bad rule and the fix."""
     return Rules(
@@ -83,7 +92,28 @@ def compile_rules(
         if isinstance(on_mismatch, str)
         else OnMismatch.SKIP,
         expect_missing=_patterns("expect_missing", expect_missing),
+        vocab=_vocab(vocab or {}),
     )
+
+
+def _vocab(rules: Mapping[PatternLike, Vocab]) -> tuple[tuple[re.Pattern[str], Vocab, RowMap], ...]:
+    """Compile each vocab rule and read its vocabularies once (shared by a table and its slots)."""
+    if not isinstance(rules, Mapping):
+        raise VocabError(f"vocab: expected a {{regex: ws.Vocab(...)}} mapping, got {type(rules).__name__}.")
+    out = []
+    maps: dict[int, RowMap] = {}
+    for key, v in rules.items():
+        pattern = _compile(f"vocab[{key!r}]", key)
+        if not isinstance(v, Vocab):
+            raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...), got {type(v).__name__}.")
+        if id(v) not in maps:
+            label = f"vocab[{pattern.pattern!r}]"
+            maps[id(v)] = row_map(
+                load_tokens(v.old, label=f"{label} old"), load_tokens(v.new, label=f"{label} new"),
+                num_oov_buckets=v.num_oov_buckets, old_num_oov_buckets=v.old_num_oov_buckets,
+            )
+        out.append((pattern, v, maps[id(v)]))
+    return tuple(out)
 
 
 def _compile(where: str, pattern: PatternLike) -> re.Pattern[str]:

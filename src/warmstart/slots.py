@@ -9,6 +9,7 @@ and that is reported as ``skipped`` with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import defaultdict
 from collections.abc import Sequence
@@ -107,9 +108,29 @@ def _decide(t: TargetSlot, src: SourceEntry, var: Step) -> Step | str:
     if not (src.dtype == t.dtype or (src.dtype, t.dtype) in SAFE_CASTS):
         return f"dtype_mismatch: checkpoint slot {src.dtype} != optimizer slot {t.dtype}"
     action = Action.COPY if src.dtype == t.dtype else Action.CAST
+    if var.action is Action.VOCAB and _follows_rows(t.shape, src.shape, var):
+        return dataclasses.replace(
+            Step(t.handle, src.name, src.key, Action.VOCAB, t.shape, src.shape, t.dtype, src.dtype,
+                 var.strategy, var.by_structure, var.rule),
+            vocab=var.vocab, axis=var.axis,
+        )
     if src.shape != t.shape:
         if var.action is not Action.OVERLAP or len(src.shape) != len(t.shape):
             return f"shape_mismatch: checkpoint slot {src.shape} != optimizer slot {t.shape}"
         action = Action.OVERLAP
     return Step(t.handle, src.name, src.key, action, t.shape, src.shape, t.dtype, src.dtype,
                 var.strategy, var.by_structure, var.rule)
+
+
+def _follows_rows(shape: tuple[int, ...], source_shape: tuple[int, ...], var: Step) -> bool:
+    """Is this slot laid out along the variable's remapped axis? Moments have the variable's
+    shape; Adafactor's row factor has it without the last axis."""
+    axis = var.axis
+    if len(shape) == len(var.shape) and len(source_shape) == len(var.source_shape):
+        same = shape == var.shape and source_shape == var.source_shape
+        return same or (shape[axis] == var.shape[axis] and source_shape[axis] == var.source_shape[axis])
+    return (
+        axis < len(var.shape) - 1
+        and shape == var.shape[:-1]
+        and source_shape == var.source_shape[:-1]
+    )

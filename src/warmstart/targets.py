@@ -20,17 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from .entries import TargetEntry
-from .errors import WarmStartError
+from .errors import TargetNotBuiltError
 
 __all__ = ["Target", "TargetNotBuiltError", "walk_target", "write_block", "write_full"]
 
 _MAX_PATHS = 8
 _OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
-
-
-class TargetNotBuiltError(WarmStartError, ValueError):
-    """The model has no variables yet (a subclassed or Sequential model before its first
-    call). Build it first: ``model.build(input_shape)`` or call it once on a batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,4 +243,23 @@ def write_block(v: Any, block: tf.Tensor) -> None:
         return
     current = np.array(tv.numpy())
     current[tuple(slice(0, d) for d in block.shape)] = block.numpy()
+    tv.assign(current)
+
+
+def write_rows(v: Any, rows: Any, values: tf.Tensor, *, axis: int = 0) -> None:
+    """Write ``values`` into rows (``axis=0``) or columns (``axis=1``) ``rows`` of ``v``.
+
+    Whole rows on axis 0 go through ``scatter_update``, in place and on every replica;
+    anything else (columns, or rows narrower than the variable) patches a copy.
+    """
+    tv = _tf_variable(v)
+    full = list(tv.shape)
+    full[axis] = len(rows)
+    if axis == 0 and tuple(values.shape) == tuple(full):
+        tv.scatter_update(tf.IndexedSlices(values, tf.constant(rows, tf.int64)))
+        return
+    current = np.array(tv.numpy())
+    index: list[Any] = [slice(0, d) for d in values.shape]
+    index[axis] = np.asarray(rows)
+    current[tuple(index)] = values.numpy()
     tv.assign(current)
