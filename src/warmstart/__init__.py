@@ -8,6 +8,7 @@ The pure parts (rules, matching, plan, vocab) import without TensorFlow; ``warm_
 and ``inspect_checkpoint`` load it on first use.
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .entries import EntryKind, SourceEntry, TargetEntry
@@ -20,6 +21,7 @@ from .errors import (
     RuleError,
     ShapeMismatchError,
     TargetNotBuiltError,
+    UnsupportedTargetError,
     VocabError,
     WarmStartError,
 )
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from .report import LoadedEntry, Report, SkippedEntry
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where it goes (without this, warnings would
+# reach stderr through Python's last-resort handler).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = {
     "warm_start": "api",
@@ -72,6 +78,7 @@ __all__ = [
     "Strategy",
     "TargetEntry",
     "TargetNotBuiltError",
+    "UnsupportedTargetError",
     "Vocab",
     "VocabError",
     "WarmStartError",

@@ -17,6 +17,7 @@ __all__ = [
     "RuleError",
     "ShapeMismatchError",
     "TargetNotBuiltError",
+    "UnsupportedTargetError",
     "VocabError",
     "WarmStartError",
     "join_problems",
@@ -64,6 +65,10 @@ class IncompleteError(WarmStartError):
 class TargetNotBuiltError(WarmStartError, ValueError):
     """The model has no variables yet (a subclassed or Sequential model before its first
     call). Build it first: ``model.build(input_shape)`` or call it once on a batch."""
+
+
+class UnsupportedTargetError(WarmStartError, TypeError):
+    """The target is not a Keras model or layer, a ``tf.Module`` or a mapping of variables."""
 
 
 class OptimizerError(WarmStartError, ValueError):

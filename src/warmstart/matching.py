@@ -20,6 +20,7 @@ one-to-one: a checkpoint variable claimed by two targets goes to neither.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -87,23 +88,28 @@ def make_plan(
             )
             rename_hits[pattern.pattern] += 1
             continue
-        wanted = match.expand(template)
-        found = index.by_name.get(wanted, [])
-        if len(found) > 1:
-            found = _by_structure(t, found)
-        if len(found) == 1:
-            pairs[t.name] = (found[0], Strategy.RENAME, len(index.by_name[wanted]) > 1, pattern.pattern)
+        try:
+            wanted = match.expand(template)
+        except (re.error, IndexError) as e:
+            rule_errors.append(f"rename {pattern.pattern!r} -> {template!r}: the template does not expand ({e}).")
             rename_hits[pattern.pattern] += 1
-        elif not found:
+            continue
+        candidates = index.by_name.get(wanted, [])
+        found = _by_structure(t, candidates) if len(candidates) > 1 else candidates
+        if len(found) == 1:
+            pairs[t.name] = (found[0], Strategy.RENAME, len(candidates) > 1, pattern.pattern)
+            rename_hits[pattern.pattern] += 1
+        elif not candidates:
             missing[t.name] = f"rename {pattern.pattern!r} -> {wanted!r}, which is not in the checkpoint"
         else:
+            rename_hits[pattern.pattern] += 1  # it found sources; the ambiguity is the one problem
             rule_errors.append(
                 f"rename {pattern.pattern!r} gives {t.name!r} two or more sources named {wanted!r} "
-                f"({', '.join(s.key for s in found)}) and the object graph cannot tell them apart.\n"
+                f"({', '.join(s.key for s in candidates)}) and the object graph cannot tell them apart.\n"
                 f"  Fix: exclude {t.name!r} or load it from a tf.Module mapping of the one you want."
             )
 
-    claimed = {p[0].key for p in pairs.values()}
+    claimed = {p[0].key: target for target, p in pairs.items()}
     for tier in (_by_name, _by_auto_name, _by_path):
         implicit = _claim(tier, implicit, index, claimed, pairs, missing)
     for t in implicit:
@@ -129,13 +135,15 @@ def make_plan(
             steps.append(decided)
         elif isinstance(decided, Skip):
             skipped.append(decided)
-        else:
-            mismatch_errors.append(decided)
+        else:  # policy "error": raised by a real run; a dry run shows it as skipped
+            message, skip = decided
+            mismatch_errors.append(message)
+            skipped.append(skip)
 
     if vocab_errors:
         raise VocabError(join_problems("the vocabularies do not fit:", vocab_errors))
     used_keys = {p[0].key for p in pairs.values()}
-    unused = tuple(sorted({s.name for s in index.entries if s.key not in used_keys}))
+    unused = tuple(sorted(_label(s, index) for s in index.entries if s.key not in used_keys))
     loaded = {s.target for s in steps}
     intentional = {s.target for s in skipped if s.reason in (SkipReason.EXCLUDED, SkipReason.RENAME_NONE)}
     incomplete = tuple(
@@ -210,7 +218,12 @@ def _claim(tier, targets, index, claimed, pairs, missing) -> list[TargetEntry]:
     left = []
     for t in targets:
         found, strategy = tier(t, index)
+        taken = [s for s in found if s.key in claimed]
         found = [s for s in found if s.key not in claimed]
+        if taken and not found:
+            s = taken[0]
+            missing[t.name] = f"its checkpoint variable {s.name!r} is loaded into {claimed[s.key]!r} by a rename"
+            continue
         by_structure = False
         if len(found) > 1:
             narrowed = _by_structure(t, found)
@@ -230,7 +243,7 @@ def _claim(tier, targets, index, claimed, pairs, missing) -> list[TargetEntry]:
         if len(claims) == 1:
             t, s, strategy, by_structure = claims[0]
             pairs[t.name] = (s, strategy, by_structure, None)
-            claimed.add(key)
+            claimed[key] = t.name
         else:
             rivals = ", ".join(sorted(c[0].name for c in claims))
             for t, s, _, _ in claims:
@@ -292,6 +305,11 @@ def _unused_rules(rules, targets, index, used_include, used_exclude, rename_hits
     return out
 
 
+def _label(s: SourceEntry, index: _Index) -> str:
+    """A source's name, with its key where several checkpoint variables share the name."""
+    return s.name if len(index.by_name[s.name]) == 1 else f"{s.name} [{s.key}]"
+
+
 def _unused_vocab(rules: Rules, targets: Sequence[TargetEntry]) -> list[str]:
     names = [t.name for t in targets]
     out = []
@@ -303,8 +321,8 @@ def _unused_vocab(rules: Rules, targets: Sequence[TargetEntry]) -> list[str]:
     return out
 
 
-def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bool, rule: str | None, rules: Rules) -> Step | Skip | str:
-    """A step, a skip, or (policy "error") the message of a mismatch."""
+def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bool, rule: str | None, rules: Rules) -> Step | Skip | tuple[str, Skip]:
+    """A step, a skip, or (policy "error") the mismatch's message with the skip a dry run shows."""
     def step(action: Action) -> Step:
         return Step(t.name, s.name, s.key, action, t.shape, s.shape, t.dtype, s.dtype, strategy, by_structure, rule)
 
@@ -312,9 +330,10 @@ def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bo
     policy = rules.mismatch_policy(t.name)
     if not dtype_ok:
         detail = f"checkpoint dtype {s.dtype} != model dtype {t.dtype} (no safe cast)"
+        skip = Skip(t.name, s.name, SkipReason.DTYPE_MISMATCH, detail)
         if policy is OnMismatch.ERROR:
-            return _mismatch_message(t, s, detail, dtype=True)
-        return Skip(t.name, s.name, SkipReason.DTYPE_MISMATCH, detail)
+            return _mismatch_message(t, s, detail, dtype=True), skip
+        return skip
     action = Action.COPY if s.dtype == t.dtype else Action.CAST
     vocab = rules.vocab_for(t.name)
     if vocab is not None:
@@ -326,16 +345,17 @@ def _decide(t: TargetEntry, s: SourceEntry, strategy: Strategy, by_structure: bo
         return step(Action.OVERLAP)
     if policy is OnMismatch.OVERLAP:
         detail += f"; overlap needs equal ranks ({len(s.shape)} != {len(t.shape)})"
+    skip = Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
     if policy is OnMismatch.ERROR:
-        return _mismatch_message(t, s, detail, dtype=False)
-    return Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
+        return _mismatch_message(t, s, detail, dtype=False), skip
+    return skip
 
 
 class VocabMisfit(Exception):
     """A vocabulary that does not fit its table; collected and raised as one VocabError."""
 
 
-def _decide_vocab(t: TargetEntry, s: SourceEntry, step, rule, policy: OnMismatch) -> Step | Skip | str:
+def _decide_vocab(t: TargetEntry, s: SourceEntry, step, rule, policy: OnMismatch) -> Step | Skip | tuple[str, Skip]:
     pattern, vocab, rows = rule
     axis = vocab.axis
     where = f"vocab[{pattern.pattern!r}] on {t.name!r} (axis {axis})"
@@ -355,9 +375,10 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, step, rule, policy: OnMismatch
         return remapped
     detail = (f"vocab remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
+    skip = Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
     if policy is OnMismatch.ERROR:
-        return _mismatch_message(t, s, detail, dtype=False)
-    return Skip(t.name, s.name, SkipReason.SHAPE_MISMATCH, detail)
+        return _mismatch_message(t, s, detail, dtype=False), skip
+    return skip
 
 
 def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:

@@ -101,7 +101,7 @@ class Report:
     def __str__(self) -> str:
         console = Console(file=io.StringIO(), width=120, color_system=None, force_terminal=False)
         render(self, console)
-        return console.file.getvalue().rstrip()
+        return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()).strip("\n")
 
 
 def render(report: Report, console: Console) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from .entries import TargetEntry
-from .errors import TargetNotBuiltError
+from .errors import TargetNotBuiltError, UnsupportedTargetError
 
 __all__ = ["Target", "TargetNotBuiltError", "walk_target", "write_block", "write_full"]
 
@@ -42,7 +42,7 @@ def walk_target(target: Any) -> Target:
         return _from_keras(target)
     if isinstance(target, tf.Module) or hasattr(target, "_trackable_children"):
         return _from_trackable(target)
-    raise TypeError(
+    raise UnsupportedTargetError(
         f"cannot warm-start a {type(target).__name__}: pass a built keras.Model, a tf.Module "
         f"or a Mapping[str, tf.Variable]."
     )
@@ -52,7 +52,7 @@ def _from_mapping(target: Mapping[str, Any]) -> Target:
     entries, variables = [], {}
     for name, v in target.items():
         if not isinstance(name, str) or not _is_variable(v):
-            raise TypeError(
+            raise UnsupportedTargetError(
                 f"a mapping target must map str to tf.Variable or keras.Variable; "
                 f"{name!r} maps to {type(v).__name__}."
             )
