@@ -294,7 +294,7 @@ def test_unsupported_target_type(trained):
 def test_streaming_mode_gives_the_same_result(trained):
     old, run = trained
     new = mlp(seed=16)
-    ws.warm_start(new, run, hold_bytes=64)  # forces verify-then-stream, one small batch at a time
+    ws.warm_start(new, run, memory_budget=64)  # forces verify-then-stream, one small batch at a time
     for a, b in zip(old.variables, new.variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 

@@ -183,6 +183,6 @@ def test_bit_flip_in_a_tensor_is_caught_before_any_write(tmp_path):
     before = snapshot(target)
     for hold in (1 << 30, 16):  # held, and verify-then-stream
         with pytest.raises(ws.CheckpointReadError, match=r"(?s)'big'.*(?i:checksum|corrupt|crc)") as info:
-            ws.warm_start(target, prefix, hold_bytes=hold)
+            ws.warm_start(target, prefix, memory_budget=hold)
         assert "nothing was written" in str(info.value)
         assert_untouched(before, target)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .apply import DEFAULT_HOLD_BYTES, Progress, execute
+from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .entries import EntryKind, SourceEntry, TargetSlot
 from .errors import IncompleteError, NothingToLoadError, ShapeMismatchError, join_problems
 from .matching import make_plan
@@ -42,7 +42,7 @@ def warm_start(
     dry_run: bool = False,
     optimizer_step: str = "carry",
     progress: Progress | None = None,
-    hold_bytes: int = DEFAULT_HOLD_BYTES,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> Report:
     """Load every checkpoint variable that fits into ``target``, by name; report the rest.
 
@@ -97,7 +97,7 @@ def warm_start(
     steps = list(plan.steps)
     if slot_plan is not None:
         steps += list(slot_plan.steps) + ([slot_plan.step_entry] if slot_plan.step_entry else [])
-    execute(steps, src, handles, hold_bytes=hold_bytes, progress=progress)
+    execute(steps, src, handles, memory_budget=memory_budget, progress=progress)
     report = report_from_plan(plan, label, dry_run=False, seconds=time.perf_counter() - started,
                               slots=slot_plan, notes=tuple(notes))
     log.info("%s", report.summary())

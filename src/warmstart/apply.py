@@ -1,9 +1,16 @@
 """Execute a plan: the only module that writes into variables.
 
-Transactional: every tensor is read (and its checksum verified by TF) and every value is
-prepared before the first write. When the data to load is larger than ``hold_bytes``, a
-verification pass reads everything once and drops it, then a second pass reads and
-writes one batch at a time: twice the reading, bounded memory.
+Transactional: nothing is written before every byte that will be written has been read
+and its checksum verified.
+
+* Data within ``memory_budget`` is read with TF's ``RestoreV2`` (checksums verified),
+  transformed, held, then written.
+* Beyond the budget, large tensors are streamed: a first pass verifies their crc32c by
+  reading the data file in chunks (one read of the bytes, overlapped with the checksum);
+  a second pass reads row chunks straight into tensors and writes them in place with
+  ``scatter_update``. Small tensors that do not fit the budget either are checked with
+  ``RestoreV2`` in batches and read again in the second pass. The price of bounded memory
+  is reading the streamed bytes twice.
 """
 
 from __future__ import annotations
@@ -12,23 +19,27 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import tensorflow as tf
 
 from .entries import nbytes
 from .plan import Action, Step
-from .targets import write_block, write_full, write_rows
+from .targets import write_block, write_full, write_region, write_rows
 
-__all__ = ["DEFAULT_HOLD_BYTES", "execute"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "execute"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOLD_BYTES = 4 << 30  # hold up to this much verified data, else verify then stream
+DEFAULT_MEMORY_BUDGET = 256 << 20
 
-Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+Progress = Callable[[int, int], None]  # (bytes done, bytes total), over both passes
 
 
 class Readable(Protocol):
     def read(self, keys: Sequence[str], names: dict[str, str] | None = None) -> list[tf.Tensor]: ...
+    def streamable(self, key: str) -> bool: ...
+    def verify(self, key: str, *, chunk_bytes: int) -> None: ...
+    def read_rows(self, key: str, start: int, stop: int) -> tf.Tensor: ...
 
 
 def execute(
@@ -36,35 +47,75 @@ def execute(
     source: Readable,
     variables: Mapping[str, Any],
     *,
-    hold_bytes: int = DEFAULT_HOLD_BYTES,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: Progress | None = None,
 ) -> None:
-    total = sum(nbytes(s.source_dtype, s.source_shape) for s in steps)
-    names = {s.key: s.source for s in steps}
-    if total <= hold_bytes:
-        values = _prepared(steps, source, names)
-        _write(steps, values, variables, progress, total)
+    sizes = [_size(s) for s in steps]
+    total = sum(sizes)
+    tick = _Ticker(progress, total)
+    if total <= memory_budget:
+        values = _prepared(steps, source)
+        tick.total = total
+        _write(steps, values, variables, tick)
         return
-    log.info("%.1f MiB to load exceeds the %.1f MiB hold limit: verifying first, then streaming",
-             total / 2**20, hold_bytes / 2**20)
-    for batch in _batches(steps, hold_bytes):
-        source.read(_keys(batch), names)  # verification pass: checksums only
-    done = 0
-    for batch in _batches(steps, hold_bytes):
-        values = _prepared(batch, source, names)
-        _write(batch, values, variables, None, total)
-        done += sum(nbytes(s.source_dtype, s.source_shape) for s in batch)
-        if progress:
-            progress(done, total)
+    chunk = max(1 << 20, memory_budget // 4)
+    streamed = [s for s, n in zip(steps, sizes, strict=True) if n > chunk and _can_stream(s, source)]
+    held = [s for s in steps if s not in streamed]
+    held_bytes = sum(_size(s) for s in held)
+    tick.total = total + sum(_size(s) for s in streamed) + (held_bytes if held_bytes > memory_budget else 0)
+    log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then streaming",
+             total / 2**20, memory_budget / 2**20, len(streamed))
+    for key in dict.fromkeys(s.key for s in streamed):  # pass 1: checksums, nothing kept
+        source.verify(key, chunk_bytes=2 * chunk)
+        tick(sum(_size(s) for s in streamed if s.key == key))
+    if held_bytes <= memory_budget:
+        held_values: list[tf.Tensor] | None = _prepared(held, source)
+    else:
+        for batch in _batches(held, memory_budget):
+            source.read(_keys(batch), _names(batch))  # checksums only
+            tick(sum(_size(s) for s in batch))
+        held_values = None
+    # pass 2: writes
+    if held_values is not None:
+        _write(held, held_values, variables, tick)
+    else:
+        for batch in _batches(held, memory_budget):
+            _write(batch, _prepared(batch, source), variables, tick)
+    for step in streamed:
+        _stream(step, source, variables[step.target], chunk, tick)
+
+
+class _Ticker:
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _size(step: Step) -> int:
+    return nbytes(step.source_dtype, step.source_shape)
 
 
 def _keys(steps: Sequence[Step]) -> list[str]:
     return list(dict.fromkeys(s.key for s in steps))
 
 
-def _prepared(steps: Sequence[Step], source: Readable, names: dict[str, str]) -> list[tf.Tensor]:
+def _names(steps: Sequence[Step]) -> dict[str, str]:
+    return {s.key: s.source for s in steps}
+
+
+def _can_stream(step: Step, source: Readable) -> bool:
+    if step.action is Action.VOCAB and step.axis != 0:
+        return False  # column remaps (class-vocabulary output layers) are small: held
+    return len(step.source_shape) >= 1 and source.streamable(step.key)
+
+
+def _prepared(steps: Sequence[Step], source: Readable) -> list[tf.Tensor]:
     keys = _keys(steps)
-    read = dict(zip(keys, source.read(keys, names), strict=True))
+    read = dict(zip(keys, source.read(keys, _names(steps)), strict=True))
     return [_transform(s, read[s.key]) for s in steps]
 
 
@@ -83,9 +134,7 @@ def _transform(step: Step, value: tf.Tensor) -> tf.Tensor:
     return value
 
 
-def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mapping[str, Any],
-           progress: Progress | None, total: int) -> None:
-    done = 0
+def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mapping[str, Any], tick: _Ticker) -> None:
     for step, value in zip(steps, values, strict=True):
         v = variables[step.target]
         if step.action is Action.VOCAB:
@@ -97,23 +146,58 @@ def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mappin
             write_block(v, value)
         else:
             write_full(v, value)
-        done += nbytes(step.source_dtype, step.source_shape)
-        if progress:
-            progress(done, total)
+        tick(_size(step))
 
 
-def _batches(steps: Sequence[Step], limit: int) -> Iterator[list[Step]]:
-    batch: list[Step] = []
-    size = 0
-    for s in steps:
-        n = nbytes(s.source_dtype, s.source_shape)
-        if batch and size + n > limit:
-            yield batch
-            batch, size = [], 0
-        batch.append(s)
-        size += n
-    if batch:
-        yield batch
+def _stream(step: Step, source: Readable, v: Any, chunk: int, tick: _Ticker) -> None:
+    """Pass 2 for one large tensor: row chunks from the file into the variable, in place."""
+    row_bytes = max(1, _size(step) // max(1, step.source_shape[0]))
+    rows_per_chunk = max(1, chunk // row_bytes)
+    if step.action is Action.VOCAB:
+        _stream_vocab(step, source, v, rows_per_chunk, row_bytes, tick)
+        return
+    block = step.block
+    for start in range(0, block[0], rows_per_chunk):
+        stop = min(block[0], start + rows_per_chunk)
+        value = source.read_rows(step.key, start, stop)
+        if step.action is Action.OVERLAP and tuple(value.shape[1:]) != tuple(block[1:]):
+            value = value[(slice(None), *(slice(0, d) for d in block[1:]))]
+        if step.source_dtype != step.dtype:
+            value = tf.cast(value, step.dtype)
+        if tuple(block[1:]) == tuple(step.shape[1:]):
+            write_rows(v, np.arange(start, stop, dtype=np.int64), value)
+        else:
+            write_region(v, (start,) + (0,) * (len(block) - 1), value)
+        tick((stop - start) * row_bytes)
+    tick((step.source_shape[0] - block[0]) * row_bytes)  # rows beyond the block are not read
+
+
+def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row_bytes: int, tick: _Ticker) -> None:
+    """Gather old rows chunk by chunk (in old-row order) into their new positions."""
+    vocab, rows = step.vocab
+    order = np.argsort(rows.old_rows, kind="stable")
+    old_sorted, new_sorted = rows.old_rows[order], rows.new_rows[order]
+    other = tuple(min(a, b) for a, b in zip(step.shape[1:], step.source_shape[1:], strict=True))
+    full_width = other == tuple(step.shape[1:])
+    i = 0
+    while i < old_sorted.size:
+        start = int(old_sorted[i])
+        stop = min(step.source_shape[0], start + rows_per_chunk)
+        j = int(np.searchsorted(old_sorted, stop, side="left"))
+        value = tf.gather(source.read_rows(step.key, start, stop), old_sorted[i:j] - start)
+        if tuple(value.shape[1:]) != other:
+            value = value[(slice(None), *(slice(0, d) for d in other))]
+        if step.source_dtype != step.dtype:
+            value = tf.cast(value, step.dtype)
+        if full_width:
+            write_rows(v, new_sorted[i:j], value)
+        else:
+            for k, row in enumerate(new_sorted[i:j]):  # narrower rows: one region each
+                write_region(v, (int(row),) + (0,) * len(other), value[k : k + 1])
+        tick((stop - start) * row_bytes)
+        i = j
+    if vocab.initializer is not None:
+        _initialise_fresh(v, step, vocab, rows)
 
 
 def _initialise_fresh(v: Any, step: Step, vocab: Any, rows: Any) -> None:
@@ -125,3 +209,17 @@ def _initialise_fresh(v: Any, step: Step, vocab: Any, rows: Any) -> None:
     shape[step.axis] = int(fresh.size)
     values = tf.cast(tf.convert_to_tensor(vocab.initializer(tuple(shape), step.dtype)), step.dtype)
     write_rows(v, fresh, values, axis=step.axis)
+
+
+def _batches(steps: Sequence[Step], limit: int) -> Iterator[list[Step]]:
+    batch: list[Step] = []
+    size = 0
+    for s in steps:
+        n = _size(s)
+        if batch and size + n > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(s)
+        size += n
+    if batch:
+        yield batch

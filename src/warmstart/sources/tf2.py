@@ -1,11 +1,14 @@
 """Reader for TF2 object-based checkpoints and SavedModel variables.
 
-Metadata comes from the bundle index (no tensor is read to plan); values are read with
-TF's ``RestoreV2`` kernel, which verifies every tensor's crc32c checksum.
+Metadata comes from the bundle index (no tensor is read to plan). Small tensors are read
+with TF's ``RestoreV2`` kernel, which verifies their crc32c; large ones can be verified and
+then read by row ranges straight from the data file (:mod:`.bundle`), so a table never has
+to be held whole.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -13,6 +16,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from ..entries import SourceEntry
 from ..errors import CheckpointReadError, join_problems
+from . import bundle
 from .locate import Located
 from .object_graph import entries_from_graph
 
@@ -90,6 +94,36 @@ class TF2Checkpoint:
         if not problems:  # the batch failed for a reason no single read shows
             raise CheckpointReadError(f"reading {len(keys)} tensors from {self.prefix!r} failed.")
         raise CheckpointReadError(join_problems("the checkpoint's data is unreadable:", problems))
+
+    @functools.cached_property
+    def index(self) -> bundle.BundleIndex:
+        return bundle.read_index(self.prefix)
+
+    def streamable(self, key: str) -> bool:
+        """Can ``key`` be verified and read by rows from the file (a dense, fixed-size
+        tensor of rank >= 1 whose numpy dtype is exact)?"""
+        try:
+            entry = self.index.entries.get(key)
+        except CheckpointReadError:
+            return False
+        return entry is not None and entry.row_readable and entry.dtype.numpy is not None
+
+    def verify(self, key: str, *, chunk_bytes: int) -> None:
+        """Check ``key``'s crc32c by streaming its bytes (bounded memory)."""
+        bundle.verify(self.prefix, self.index, key, chunk_bytes=chunk_bytes)
+
+    def read_rows(self, key: str, start: int, stop: int) -> tf.Tensor:
+        """Rows ``[start, stop)`` of ``key`` as a tensor, read into the tensor's own buffer
+        (no numpy-to-tensor copy). Not checksummed: call :meth:`verify` first."""
+        entry = self.index.entry(key)
+        shape = [stop - start, *entry.shape[1:]]
+        out = tf.raw_ops.Empty(shape=shape, dtype=tf.as_dtype(self._dtypes[key]), init=False)
+        view = getattr(out, "_numpy", None)
+        buf = view() if view is not None else None
+        if buf is None or not buf.flags.writeable:  # a TF without writable views: one copy more
+            return tf.constant(bundle.read_rows(self.prefix, self.index, entry, start, stop))
+        bundle.read_rows(self.prefix, self.index, entry, start, stop, out=buf)
+        return out
 
     def _restore(self, keys: Sequence[str]) -> list[tf.Tensor]:
         with tf.device("/cpu:0"):
