@@ -46,3 +46,26 @@ def test_tf_keras_checkpoint_names_and_slots(tmp_path, legacy_optimizer):
     report = ws.warm_start(keras3, prefix)
     assert len(report.loaded) == 6
     np.testing.assert_array_equal(keras3.get_layer("head").kernel.numpy(), old.get_layer("head").kernel.numpy())
+
+
+def test_tf_keras_target_with_its_optimizer(tmp_path):
+    old = legacy_mlp()
+    old.compile(tf_keras.optimizers.Adam(), "mse")
+    old.fit(np.ones((8, 4)), np.ones((8, 1)), verbose=0, epochs=2)
+    prefix = tf.train.Checkpoint(model=old, optimizer=old.optimizer).write(str(tmp_path / "c"))
+    new = legacy_mlp()
+    opt = tf_keras.optimizers.Adam()
+    opt.build(new.trainable_variables)
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    assert {e.outcome for e in report.slots} == {ws.SlotOutcome.LOADED} and len(report.slots) == 12
+    for a, b in zip(old.optimizer._momentums, opt._momentums, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(opt.iterations.numpy()) == int(old.optimizer.iterations.numpy())
+
+
+def test_legacy_optimizer_as_target_is_a_clear_error(tmp_path):
+    old = legacy_mlp()
+    prefix = tf.train.Checkpoint(model=old).write(str(tmp_path / "c"))
+    new = legacy_mlp()
+    with pytest.raises(ws.OptimizerError, match="Keras 3 optimizers"):
+        ws.warm_start(new, prefix, optimizer=tf_keras.optimizers.legacy.Adam())
