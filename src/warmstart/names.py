@@ -9,7 +9,24 @@ import difflib
 import re
 from collections.abc import Iterable
 
-__all__ = ["auto_key", "closest", "compatible", "drop_counter", "slot_name", "strip_prefix"]
+__all__ = [
+    "NOT_SLOT_LISTS",
+    "OPTIMIZER_EDGES",
+    "auto_key",
+    "closest",
+    "compatible",
+    "drop_counter",
+    "slot_name",
+    "strip_prefix",
+    "structural_name",
+]
+
+# Object-graph edges that lead to an optimizer (a LossScaleOptimizer nests one).
+OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
+# An optimizer's per-variable lists that are not slots.
+NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
+# Keras containers between a model and its layers; they carry no name a user would know.
+_CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
 
 _COUNTER = re.compile(r"_\d+$")
 
@@ -49,6 +66,13 @@ def compatible(target: str, auto: Iterable[tuple[int, str]], source: str) -> boo
         elif t != s:
             return False
     return True
+
+
+def structural_name(path: str) -> str:
+    """An object-graph path as a readable name, the same on both sides:
+    ``tower/_functional/_operations/1/_kernel`` -> ``tower/1/kernel``."""
+    parts = [p for p in path.split("/") if p not in _CONTAINERS]
+    return "/".join(p.lstrip("_") or p for p in parts)
 
 
 def strip_prefix(name: str, prefix: str) -> str:

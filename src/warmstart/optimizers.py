@@ -17,11 +17,10 @@ import tensorflow as tf
 
 from .entries import TargetSlot
 from .errors import OptimizerError
-from .names import slot_name
+from .names import NOT_SLOT_LISTS, slot_name
 
 __all__ = ["OptimizerError", "OptimizerTarget", "walk_optimizer"]
 
-_NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
 ITERATIONS = "optimizer/iterations"
 
 
@@ -106,7 +105,7 @@ def _slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
     n = len(getattr(inner, "_trainable_variables", ()) or getattr(inner, "_index_dict", {}))
     out = []
     for name, value in vars(inner).items():
-        if name in _NOT_SLOT_LISTS or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        if name in NOT_SLOT_LISTS or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             continue  # Keras keeps slots in TrackedList/ListWrapper, sequences but not always lists
         if len(value) != n:
             continue

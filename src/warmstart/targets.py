@@ -21,11 +21,11 @@ import tensorflow as tf
 
 from .entries import TargetEntry
 from .errors import TargetNotBuiltError, UnsupportedTargetError
+from .names import OPTIMIZER_EDGES, structural_name
 
 __all__ = ["Target", "TargetNotBuiltError", "walk_target", "write_block", "write_full"]
 
 _MAX_PATHS = 8
-_OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def _from_keras(model: Any) -> Target:
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
         if name is None:
-            name = _attribute_name(paths[0])
+            name = structural_name(paths[0])
         elif strip:
             name = name[len(prefix) :]
         named.append((name, v, paths))
@@ -104,7 +104,7 @@ def _from_keras(model: Any) -> Target:
     entries, variables = [], {}
     for name, v, paths in named:
         if counts[name] > 1:
-            name = _attribute_name(paths[0])
+            name = structural_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
         entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths), components))
@@ -120,7 +120,7 @@ def _from_trackable(module: Any) -> Target:
         )
     entries, variables = [], {}
     for v, paths in found:
-        name = _attribute_name(paths[0])
+        name = structural_name(paths[0])
         entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths)))
         variables[name] = v
     return Target(tuple(entries), variables, "module")
@@ -135,7 +135,7 @@ def _walk(root: Any) -> list[tuple[Any, list[str]]]:
     while queue:
         obj, path, on_path = queue.popleft()
         for local, child in _children(obj).items():
-            if local in _OPTIMIZER_EDGES or _is_optimizer(child) or id(child) in on_path:
+            if local in OPTIMIZER_EDGES or _is_optimizer(child) or id(child) in on_path:
                 continue
             child_path = f"{path}/{local}" if path else local
             if _is_variable(child):
@@ -166,14 +166,6 @@ def _is_optimizer(obj: Any) -> bool:
         return True
     mod = type(obj).__module__
     return "optimizer" in mod and ("tf_keras" in mod or "keras" in mod) and hasattr(obj, "apply_gradients")
-
-
-_CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
-
-
-def _attribute_name(path: str) -> str:
-    parts = [p for p in path.split("/") if p not in _CONTAINERS]
-    return "/".join(p.lstrip("_") or p for p in parts)
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")

@@ -26,16 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..entries import EntryKind, NameSource, SourceEntry
-from ..names import slot_name, strip_prefix
+from ..names import NOT_SLOT_LISTS, OPTIMIZER_EDGES, slot_name, strip_prefix, structural_name
 
-__all__ = ["GraphEntries", "entries_from_graph", "structural_name"]
+__all__ = ["GraphEntries", "entries_from_graph"]
 
 VALUE = "VARIABLE_VALUE"
 _MAX_PATHS = 8  # aliases per node kept for structural matching; more add nothing
-_OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
 _OPTIMIZER_MARKERS = frozenset({"_iterations", "iter", "_index_dict"})
-_NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
-_CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
 _TF_KERAS_LAYER = re.compile(r"layer(_with_weights)?-\d+")
 
 
@@ -44,12 +41,6 @@ class GraphEntries:
     entries: tuple[SourceEntry, ...]
     model_path: str  # where the model sits under the root ("" = the root itself)
     keras: bool  # named by full_name (True) or by attribute path
-
-
-def structural_name(path: str) -> str:
-    """``tower/_functional/_operations/1/_kernel`` -> ``tower/1/kernel``."""
-    parts = [p for p in path.split("/") if p not in _CONTAINERS]
-    return "/".join(p.lstrip("_") or p for p in parts)
 
 
 def entries_from_graph(
@@ -128,7 +119,7 @@ def _optimizer_nodes(nodes) -> frozenset[int]:
         if node.slot_variables or names & _OPTIMIZER_MARKERS:
             found.add(i)
         for c in node.children:
-            if c.local_name in _OPTIMIZER_EDGES:
+            if c.local_name in OPTIMIZER_EDGES:
                 found.add(c.node_id)
     return frozenset(found)
 
@@ -221,7 +212,7 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tupl
         owners = _list_items(nodes, children.get("_trainable_variables"))
         found_lists = False
         for list_name, list_id in children.items():
-            if list_name in _NOT_SLOT_LISTS:
+            if list_name in NOT_SLOT_LISTS:
                 continue
             items = _list_items(nodes, list_id)
             if not items or not all(j in value_key for j in items.values()):
