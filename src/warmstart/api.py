@@ -52,6 +52,9 @@ def warm_start(
     ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
     leaves every variable as it was.
 
+    ``vocab``: ``{regex: ws.Vocab(old, new, ...)}`` moves each row (or column) of a matched
+    table to its token's new position; new tokens keep their initial rows.
+
     ``optimizer``: a Keras optimizer whose slots (Adam's moments, ...) load along with the
     variables they belong to, through the same rename and overlap; an unbuilt one is built
     on the target's trainable variables first. ``optimizer_step="carry"`` (the default)
@@ -59,6 +62,10 @@ def warm_start(
     the moments by ``1 - beta**step``, so moments from step 10,000 read at step 1 would be
     rescaled (updates 3-10x too small for the first thousand steps). Use ``"reset"`` to
     restart a step-based learning-rate schedule instead.
+
+    ``memory_budget`` (bytes): up to this much verified data is held before writing;
+    larger tables are checksummed in a first pass, then streamed in row chunks. ``progress``
+    is called with ``(bytes_done, bytes_total)`` across both passes.
 
     >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
