@@ -335,19 +335,46 @@ def test_error_text_keeps_long_messages_short():
 # --- demo --------------------------------------------------------------------------------------
 
 
-def test_demo_writes_its_json_and_warm_start_beats_fresh(tmp_path):
+def test_demo_quiet_prints_the_summary_and_names_its_folder(tmp_path):
     out_dir = tmp_path / "demo"
-    r = cli("demo", "--out", str(out_dir), "--quiet", "--steps", "300", "--seed", "3")
+    r = cli("demo", "--out", str(out_dir), "--quiet", "--seed", "3", "--users", "60", "--items", "60",
+            "--interactions", "20000", "--day1-steps", "60", "--steps", "20", "--eval-every", "10")
     assert r.status == ExitStatus.SUCCESS, r.err
-    numbers = json.loads((out_dir / "demo.json").read_text())
+    assert r.err == ""
+    curves = json.loads((out_dir / "curves.json").read_text())
     report = json.loads((out_dir / "report.json").read_text())
-    assert report["ok"] and report["dry_run"] is False
-    assert {e["target"] for e in report["loaded"]} >= {"score/kernel", "tower_0/kernel", "item_emb/embeddings"}
-    assert [e["target"] for e in report["missing"]] == ["hour_proj/bias", "hour_proj/kernel"]
-    assert numbers["warm_started_loss"] < 0.5 * numbers["fresh_loss"]
-    assert str(out_dir) in r.out.splitlines()[-1]  # the folder is named at the end
-    assert f"{numbers['warm_started_loss']:.4f}" in r.out and f"{numbers['fresh_loss']:.4f}" in r.out
-    assert "Loaded (" not in r.out  # --quiet: the summary only
+    assert report["ok"] and [m["target"] for m in report["missing"]] == ["hour_emb/embeddings"]
+    assert curves["config"]["seed"] == 3 and curves["config"]["steps"] == 20 and curves["day1"]["steps"] == 60
+    assert (out_dir / "curves.png").is_file()
+    lines = r.out.splitlines()
+    assert lines[-1] == f"Wrote report.json, curves.json, curves.png to {out_dir}"  # the folder, at the end
+    assert lines[1].startswith("Carried: 9 of 10 variables and 18 of 20 optimizer slots")
+    assert f"{curves['warm_start']['eval_loss']:.4f}" in r.out
+    assert "Loaded (" not in r.out and "1. Day 1" not in r.out  # --quiet: the summary only
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--data", "ratings.csv", "--users", "10"], "--users sizes generated logs; it cannot be combined with --data"),
+    (["--data", "no-such-ratings.csv"], "demo --data: no file 'no-such-ratings.csv'"),
+])
+def test_demo_usage_errors(tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n")
+    r = cli("demo", "--out", str(tmp_path / "out"), *extra)
+    assert r.status == ExitStatus.USAGE, r.err
+    assert message in r.err and not (tmp_path / "out").exists()
+
+
+def test_demo_bad_data_file_is_a_usage_error(tmp_path):
+    (tmp_path / "ratings.csv").write_text("user,item\n1,2\n")
+    r = cli("demo", "--out", str(tmp_path / "out"), "--data", str(tmp_path / "ratings.csv"))
+    assert r.status == ExitStatus.USAGE
+    assert r.err.startswith("warmstart: error: demo --data: ") and "expected a MovieLens ratings.csv" in r.err
+
+
+def test_demo_sizes_must_be_positive():
+    r = cli("demo", "--steps", "0")
+    assert r.status == ExitStatus.USAGE and "expected a positive integer, got '0'" in r.err
 
 
 @pytest.mark.subprocess
@@ -380,14 +407,3 @@ def test_unexpected_error_is_5_and_says_so(run_dir, models, monkeypatch):
         "warmstart: error: TypeError: an internal bug",
         "  (unexpected; rerun with --traceback to see where it came from)",
     ]
-
-
-def test_demo_is_deterministic_with_its_seed(tmp_path):
-    from rich.console import Console
-
-    from warmstart.cli.demo import run_demo
-
-    runs = [run_demo(tmp_path / f"d{i}", seed=5, quiet=True, console=Console(file=io.StringIO()), steps=20)
-            for i in range(2)]
-    keys = ("old_model_loss", "fresh_loss", "warm_started_loss")
-    assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]

@@ -186,15 +186,41 @@ def _add_plan(commands: Any) -> None:
 
 
 def _add_demo(commands: Any) -> None:
-    p = _subparser(commands, "demo", "Train a small model, change it, warm-start the new one "
-                   "and compare its held-out loss with a fresh model's.")
+    p = _subparser(commands, "demo", "Train a ranking model on day-1 logs, change it for day 2, warm-start it "
+                   "and train day 2 three ways (scratch, weights, weights + optimizer); print the report, "
+                   "the curves and a summary.")
     p.add_argument("--out", default="./warmstart-demo", metavar="DIR",
-                   help="where the checkpoint and the report JSON go (default: ./warmstart-demo)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-    p.add_argument("--steps", type=int, default=300, metavar="N",
-                   help="training steps of the first model (default: 300)")
+                   help="where report.json, curves.json, curves.png, the checkpoints and the vocabulary "
+                   "files go (default: ./warmstart-demo)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    p.add_argument("--data", metavar="RATINGS_CSV",
+                   help="a MovieLens ratings.csv (userId,movieId,rating,timestamp) instead of generated "
+                   "logs; split in time into day 1 and day 2, a rating >= 4 counts as liked")
+    sizes = p.add_argument_group("sizes (generated logs)")
+    sizes.add_argument("--users", type=_positive, metavar="N", help="users (default: 2000)")
+    sizes.add_argument("--items", type=_positive, metavar="N", help="items of day 1's catalogue (default: 2000)")
+    sizes.add_argument("--interactions", type=_positive, metavar="N",
+                       help="interactions per day (default: 1200000)")
+    training = p.add_argument_group("training")
+    training.add_argument("--steps", type=_positive, default=3000, metavar="N",
+                          help="day-2 training steps of each of the three runs (default: 3000)")
+    training.add_argument("--day1-steps", type=_positive, metavar="N",
+                          help="day-1 training steps (default: one pass over day 1's training logs)")
+    training.add_argument("--eval-every", type=_positive, default=100, metavar="N",
+                          help="evaluate the day-2 runs every N steps (default: 100)")
+    training.add_argument("--batch", type=_positive, default=256, metavar="N", help="batch size (default: 256)")
     p.set_defaults(handler=cmd_demo)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _version() -> str:
@@ -245,11 +271,22 @@ def cmd_plan(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSta
 
 
 def cmd_demo(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
-    from .demo import run_demo
+    from .demo import DemoConfig, run_demo
+    from .demo_data import DataError
 
-    if args.steps < 1:
-        raise CliError("demo --steps must be at least 1", ExitStatus.USAGE)
-    run_demo(Path(args.out), seed=args.seed, quiet=args.quiet, console=console, steps=args.steps)
+    sizes = {k: getattr(args, k) for k in ("users", "items", "interactions") if getattr(args, k) is not None}
+    if args.data is not None:
+        if sizes:
+            raise CliError(f"demo: --{next(iter(sizes))} sizes generated logs; it cannot be combined with --data",
+                           ExitStatus.USAGE)
+        if not Path(args.data).is_file():
+            raise CliError(f"demo --data: no file {args.data!r}", ExitStatus.USAGE)
+    config = DemoConfig(seed=args.seed, data=None if args.data is None else Path(args.data), steps=args.steps,
+                        day1_steps=args.day1_steps, every=args.eval_every, batch=args.batch, **sizes)
+    try:
+        run_demo(Path(args.out), config, console=console, quiet=args.quiet)
+    except DataError as e:
+        raise CliError(f"demo --data: {e}", ExitStatus.USAGE) from e
     return ExitStatus.SUCCESS
 
 
