@@ -10,7 +10,10 @@ and its checksum verified.
   a second pass reads row chunks straight into tensors and writes them in place with
   ``scatter_update``. Small tensors that do not fit the budget either are checked with
   ``RestoreV2`` in batches and read again in the second pass. The price of bounded memory
-  is reading the streamed bytes twice.
+  is reading the streamed bytes twice, and that TF keeps a variable written by
+  ``scatter_update`` in its copy-on-read mode: until training makes the same switch (any
+  sparse update does), each dense read of that table copies it. ``memory_budget=None``
+  holds everything instead, as ``tf.train.Checkpoint.restore`` does (+1x the data).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Readable(Protocol):
     def read(self, keys: Sequence[str], names: dict[str, str] | None = None) -> list[tf.Tensor]: ...
     def streamable(self, key: str) -> bool: ...
     def verify(self, key: str, *, chunk_bytes: int) -> None: ...
-    def read_rows(self, key: str, start: int, stop: int) -> tf.Tensor: ...
+    def read_chunks(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[tf.Tensor]: ...
 
 
 def execute(
@@ -47,13 +50,13 @@ def execute(
     source: Readable,
     variables: Mapping[str, Any],
     *,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
     progress: Progress | None = None,
 ) -> None:
     sizes = [_size(s) for s in steps]
     total = sum(sizes)
     tick = _Ticker(progress, total)
-    if total <= memory_budget:
+    if memory_budget is None or total <= memory_budget:
         values = _prepared(steps, source)
         tick.total = total
         _write(steps, values, variables, tick)
@@ -157,14 +160,14 @@ def _stream(step: Step, source: Readable, v: Any, chunk: int, tick: _Ticker) -> 
         _stream_vocab(step, source, v, rows_per_chunk, row_bytes, tick)
         return
     block = step.block
-    for start in range(0, block[0], rows_per_chunk):
-        stop = min(block[0], start + rows_per_chunk)
-        value = source.read_rows(step.key, start, stop)
+    ranges = [(i, min(block[0], i + rows_per_chunk)) for i in range(0, block[0], rows_per_chunk)]
+    full_width = tuple(block[1:]) == tuple(step.shape[1:])
+    for (start, stop), value in zip(ranges, source.read_chunks(step.key, ranges), strict=True):
         if step.action is Action.OVERLAP and tuple(value.shape[1:]) != tuple(block[1:]):
             value = value[(slice(None), *(slice(0, d) for d in block[1:]))]
         if step.source_dtype != step.dtype:
             value = tf.cast(value, step.dtype)
-        if tuple(block[1:]) == tuple(step.shape[1:]):
+        if full_width:
             write_rows(v, np.arange(start, stop, dtype=np.int64), value)
         else:
             write_region(v, (start,) + (0,) * (len(block) - 1), value)
@@ -179,12 +182,15 @@ def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row
     old_sorted, new_sorted = rows.old_rows[order], rows.new_rows[order]
     other = tuple(min(a, b) for a, b in zip(step.shape[1:], step.source_shape[1:], strict=True))
     full_width = other == tuple(step.shape[1:])
-    i = 0
-    while i < old_sorted.size:
-        start = int(old_sorted[i])
+    ranges, cuts = [], [0]  # row ranges that hold carried rows; cuts[k]: first pair in range k
+    while cuts[-1] < old_sorted.size:
+        start = int(old_sorted[cuts[-1]])
         stop = min(step.source_shape[0], start + rows_per_chunk)
-        j = int(np.searchsorted(old_sorted, stop, side="left"))
-        value = tf.gather(source.read_rows(step.key, start, stop), old_sorted[i:j] - start)
+        ranges.append((start, stop))
+        cuts.append(int(np.searchsorted(old_sorted, stop, side="left")))
+    for k, value in enumerate(source.read_chunks(step.key, ranges)):
+        (start, stop), i, j = ranges[k], cuts[k], cuts[k + 1]
+        value = tf.gather(value, old_sorted[i:j] - start)
         if tuple(value.shape[1:]) != other:
             value = value[(slice(None), *(slice(0, d) for d in other))]
         if step.source_dtype != step.dtype:
@@ -192,10 +198,9 @@ def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row
         if full_width:
             write_rows(v, new_sorted[i:j], value)
         else:
-            for k, row in enumerate(new_sorted[i:j]):  # narrower rows: one region each
-                write_region(v, (int(row),) + (0,) * len(other), value[k : k + 1])
+            for n, row in enumerate(new_sorted[i:j]):  # narrower rows: one region each
+                write_region(v, (int(row),) + (0,) * len(other), value[n : n + 1])
         tick((stop - start) * row_bytes)
-        i = j
     if vocab.initializer is not None:
         _initialise_fresh(v, step, vocab, rows)
 

@@ -210,7 +210,7 @@ def _tf_variable(v: Any) -> Any:
 
 def write_full(v: Any, value: tf.Tensor) -> None:
     """Assign a whole value (same shape and dtype). An eager tensor is handed over, not copied."""
-    _tf_variable(v).assign(value)
+    _tf_variable(v).assign(value, read_value=False)
 
 
 def write_block(v: Any, block: tf.Tensor) -> None:

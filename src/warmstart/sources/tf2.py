@@ -9,7 +9,9 @@ to be held whole.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
@@ -112,18 +114,38 @@ class TF2Checkpoint:
         """Check ``key``'s crc32c by streaming its bytes (bounded memory)."""
         bundle.verify(self.prefix, self.index, key, chunk_bytes=chunk_bytes)
 
-    def read_rows(self, key: str, start: int, stop: int) -> tf.Tensor:
-        """Rows ``[start, stop)`` of ``key`` as a tensor, read into the tensor's own buffer
-        (no numpy-to-tensor copy). Not checksummed: call :meth:`verify` first."""
+    def read_chunks(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[tf.Tensor]:
+        """Rows ``[start, stop)`` of ``key`` for each range, as tensors, in order.
+
+        Two reusable tensors are filled alternately, the next one by a reader thread while
+        the caller uses the current one (``preadv`` releases the GIL), straight into the
+        tensor's own buffer: no numpy-to-tensor copy, memory two chunks. A yielded tensor is
+        valid until the next one is requested. Not checksummed: call :meth:`verify` first.
+        """
+        if not ranges:
+            return
         entry = self.index.entry(key)
-        shape = [stop - start, *entry.shape[1:]]
-        out = tf.raw_ops.Empty(shape=shape, dtype=tf.as_dtype(self._dtypes[key]), init=False)
-        view = getattr(out, "_numpy", None)
-        buf = view() if view is not None else None
-        if buf is None or not buf.flags.writeable:  # a TF without writable views: one copy more
-            return tf.constant(bundle.read_rows(self.prefix, self.index, entry, start, stop))
-        bundle.read_rows(self.prefix, self.index, entry, start, stop, out=buf)
-        return out
+        longest = max(stop - start for start, stop in ranges)
+        dtype = tf.as_dtype(self._dtypes[key])
+        tensors = [tf.raw_ops.Empty(shape=[longest, *entry.shape[1:]], dtype=dtype, init=False) for _ in (0, 1)]
+        views = [_writable_view(t) for t in tensors]
+        if any(v is None for v in views):  # a TF without writable views: one copy more each
+            for start, stop in ranges:
+                yield tf.constant(bundle.read_rows(self.prefix, self.index, entry, start, stop))
+            return
+
+        def fill(k: int, start: int, stop: int) -> None:
+            bundle.read_rows(self.prefix, self.index, entry, start, stop, out=views[k][: stop - start])
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(fill, 0, *ranges[0])
+            for n, (start, stop) in enumerate(ranges):
+                pending.result()
+                k = n % 2
+                if n + 1 < len(ranges):
+                    pending = pool.submit(fill, 1 - k, *ranges[n + 1])
+                rows = stop - start
+                yield tensors[k] if rows == longest else tensors[k][:rows]
 
     def _restore(self, keys: Sequence[str]) -> list[tf.Tensor]:
         with tf.device("/cpu:0"):
@@ -133,6 +155,13 @@ class TF2Checkpoint:
                 shape_and_slices=[""] * len(keys),
                 dtypes=[tf.as_dtype(self._dtypes[k]) for k in keys],
             )
+
+
+def _writable_view(t: tf.Tensor) -> Any:
+    """A numpy view of a tensor we allocated, to read file bytes straight into it."""
+    view = getattr(t, "_numpy", None)
+    buf = view() if view is not None else None
+    return buf if buf is not None and buf.flags.writeable else None
 
 
 def _first_line(e: BaseException) -> str:
