@@ -82,7 +82,8 @@ def test_movielens_reader_sorts_by_time_and_thresholds_ratings(tmp_path):
     assert logs.item.tolist() == ["m11", "m12", "m10"] and logs.label.tolist() == [0.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("text", ["user,item,rating,ts\n1,2,3,4\n", "", "userId,movieId,rating,timestamp\n1,x,3,4\n"])
+@pytest.mark.parametrize("text", ["user,item,rating,ts\n1,2,3,4\n", "",
+                                  "userId,movieId,rating,timestamp\n1,x,3,4\n"])
 def test_movielens_reader_rejects_other_files(tmp_path, text):
     path = tmp_path / "ratings.csv"
     path.write_text(text)
@@ -132,7 +133,8 @@ def test_auc_equals_the_pairwise_definition_with_ties():
     y = rng.integers(0, 2, 300).astype("float32")
     p = np.round(rng.random(300) + 0.3 * y, 1)  # rounded: many ties
     pos, neg = p[y == 1], p[y == 0]
-    pairwise = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (pos.size * neg.size)
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    pairwise = wins / (pos.size * neg.size)
     assert auc(y, p) == pytest.approx(pairwise, abs=1e-12)
     assert auc(np.ones(3), np.ones(3)) != auc(np.ones(3), np.ones(3))  # nan: one class only
 
@@ -148,8 +150,10 @@ def _curve(name, loss, auc_values=None, train=None):
 
 
 def test_comparison_numbers():
-    c = Comparison(_curve("scratch", [0.9, 0.7, 0.5], [0.5, 0.62, 0.7]), _curve("weights only", [0.6, 0.5, 0.4]),
-                   _curve("weights + optimizer", [0.6, 0.45, 0.4], [0.61, 0.7, 0.75], train=[0.5] * 20), window=10)
+    c = Comparison(_curve("scratch", [0.9, 0.7, 0.5], [0.5, 0.62, 0.7]),
+                   _curve("weights only", [0.6, 0.5, 0.4]),
+                   _curve("weights + optimizer", [0.6, 0.45, 0.4], [0.61, 0.7, 0.75], train=[0.5] * 20),
+                   window=10)
     assert c.warm_start_loss == 0.6 and c.warm_start_auc == 0.61
     assert c.scratch_steps_to_warm_start("loss") == 20
     assert c.scratch_steps_to_warm_start("auc") == 10
@@ -194,8 +198,9 @@ def test_demo_report_shows_every_capability(tiny):
     assert {t for t, e in loaded.items() if e["action"] == "overlap"} == {"tower_0/kernel", "tower_0/bias",
                                                                           "tower_1/kernel"}
     assert loaded["tower_0/kernel"]["source_shape"][1] == 64 and loaded["tower_0/kernel"]["shape"][1] == 96
-    assert loaded["click/kernel"]["source"] == "head/kernel" and loaded["click/kernel"]["strategy"] == "rename"
-    assert loaded["user_emb/embeddings"]["action"] == "copy" and loaded["user_emb/embeddings"]["strategy"] == "name"
+    assert (loaded["click/kernel"]["source"], loaded["click/kernel"]["strategy"]) == ("head/kernel", "rename")
+    user = loaded["user_emb/embeddings"]
+    assert (user["action"], user["strategy"]) == ("copy", "name")
     assert [m["target"] for m in report["missing"]] == ["hour_emb/embeddings"] and report["skipped"] == []
     slots = {(s["target"], s["slot"]): s for s in report["slots"]}
     assert {slots[("item_emb/embeddings", n)]["action"] for n in ("momentums", "velocities")} == {"vocab"}
@@ -249,7 +254,8 @@ def test_demo_is_deterministic(tiny, tmp_path):
     _, first, _ = tiny
     again = run_demo(tmp_path, DemoConfig(seed=0, **TINY), console=Console(file=io.StringIO()), quiet=True)
     assert again["runs"] == first["runs"] and again["day1"] == first["day1"]
-    assert (tmp_path / "vocab" / "items_day2.txt").read_text() == (tiny[0] / "vocab" / "items_day2.txt").read_text()
+    items = "vocab/items_day2.txt"
+    assert (tmp_path / items).read_text() == (tiny[0] / items).read_text()
 
 
 def test_demo_runs_on_a_movielens_file(tmp_path):

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DataError", "Interactions", "World", "generate", "holdout_latest", "hour", "read_movielens", "split_by_time",
-           "weekday", "write_movielens"]
+__all__ = ["DataError", "Interactions", "World", "generate", "holdout_latest", "hour", "read_movielens",
+           "split_by_time", "weekday", "write_movielens"]
 
 DAY = 86_400
 START = 1_704_067_200  # 2024-01-01 00:00 UTC, a Monday: day 1's logs begin here
@@ -56,7 +56,8 @@ class Interactions:
 
     def take(self, index: np.ndarray) -> Interactions:
         truth = None if self.truth is None else self.truth[index]
-        return Interactions(self.user[index], self.item[index], self.label[index], self.timestamp[index], truth)
+        return Interactions(self.user[index], self.item[index], self.label[index], self.timestamp[index],
+                            truth)
 
 
 @dataclass(frozen=True)

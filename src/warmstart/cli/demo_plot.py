@@ -46,11 +46,12 @@ def plot(comparison: Comparison, path: Path, *, title: str) -> Path:
         losses = np.asarray(curve.train_loss[:early])
         k = min(SMOOTH, losses.size)
         smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        early_ax.plot(np.arange(k, losses.size + 1), smooth, label=curve.name, color=COLOURS.get(curve.name), lw=1.5)
+        early_ax.plot(np.arange(k, losses.size + 1), smooth, label=curve.name, color=COLOURS.get(curve.name),
+                      lw=1.5)
     loss_ax.set(title="held-out log loss (lower is better)", xlabel="day-2 training step", ylabel="log loss")
     auc_ax.set(title="held-out AUC (higher is better)", xlabel="day-2 training step", ylabel="AUC")
-    early_ax.set(title=f"training loss, first {early} steps ({SMOOTH}-step mean)", xlabel="day-2 training step",
-                 ylabel="log loss")
+    early_ax.set(title=f"training loss, first {early} steps ({SMOOTH}-step mean)",
+                 xlabel="day-2 training step", ylabel="log loss")
     for ax in (loss_ax, auc_ax, early_ax):
         ax.grid(alpha=0.3)
     auc_ax.legend(loc="lower right", fontsize=9)

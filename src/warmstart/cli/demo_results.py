@@ -43,10 +43,11 @@ class Comparison:
     def scratch_steps_to_warm_start(self, metric: str = "loss") -> int | None:
         """The first evaluated step at which scratch is as good as the warm-started model
         at step 0; None if it never gets there in this run."""
+        s = self.scratch
         if metric == "loss":
-            hit = [s for s, v in zip(self.scratch.steps, self.scratch.loss, strict=True) if v <= self.warm_start_loss]
+            hit = [step for step, v in zip(s.steps, s.loss, strict=True) if v <= self.warm_start_loss]
         else:
-            hit = [s for s, v in zip(self.scratch.steps, self.scratch.auc, strict=True) if v >= self.warm_start_auc]
+            hit = [step for step, v in zip(s.steps, s.auc, strict=True) if v >= self.warm_start_auc]
         return hit[0] if hit else None
 
     @property

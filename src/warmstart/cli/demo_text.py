@@ -48,9 +48,9 @@ def curve_table(comparison: Comparison, console: Console, *, max_rows: int = 16)
     steps = comparison.full.steps
     stride = max(1, -(-(len(steps) - 1) // (max_rows - 1)))
     rows = [i for i in range(len(steps)) if i % stride == 0 or i == len(steps) - 1]
-    table = Table(box=box.SIMPLE_HEAD, title="held-out day-2 log loss / AUC" + (
-        f" (every {steps[stride] - steps[0]} steps shown; curves.json has every evaluation)" if stride > 1 else ""),
-        title_justify="left")
+    thinned = f" (every {steps[stride] - steps[0]} steps shown; curves.json has every evaluation)"
+    title = "held-out day-2 log loss / AUC" + (thinned if stride > 1 else "")
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
     table.add_column("step", justify="right")
     for c in comparison.curves:
         table.add_column(c.name, justify="right")
@@ -74,7 +74,8 @@ def carried(report: ws.Report) -> Carried:
     by_action: dict[str, list[str]] = {}
     vocab_detail = {}
     for e in report.loaded:
-        by_action.setdefault(str(e.action), []).append(e.target if e.source == e.target else f"{e.target} <- {e.source}")
+        name = e.target if e.source == e.target else f"{e.target} <- {e.source}"
+        by_action.setdefault(str(e.action), []).append(name)
         if e.detail:
             vocab_detail[e.target] = e.detail
     fresh_slots: dict[str, list[str]] = {}
@@ -85,7 +86,8 @@ def carried(report: ws.Report) -> Carried:
                    + (" (its optimizer slots start fresh too)" if fresh_slots.pop(n, None) else "")
                    for n in report.missing]
     not_carried += [f"{e.target}: {e.reason}, {e.detail}" for e in report.skipped]
-    not_carried += [f"the optimizer slots {', '.join(v)} of {k}: they start fresh" for k, v in fresh_slots.items()]
+    not_carried += [f"the optimizer slots {', '.join(v)} of {k}: they start fresh"
+                    for k, v in fresh_slots.items()]
     loaded = sum(1 for s in report.slots if s.outcome == ws.SlotOutcome.LOADED)
     return Carried(by_action, vocab_detail, loaded, len(report.slots), not_carried)
 
@@ -104,8 +106,8 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
     c = carried(report)
     s, w, f = comparison.curves
     targets = len(report.loaded) + len(report.skipped) + len(report.missing)
-    lines = [f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} optimizer "
-             f"slots, {_mb(report.nbytes)}."]
+    lines = [f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} "
+             f"optimizer slots, {_mb(report.nbytes)}."]
     for action, names in sorted(c.by_action.items()):
         lines.append(f"  {action:8} {', '.join(names)}")
     for table, detail in c.vocab_detail.items():
@@ -116,21 +118,26 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
     if attempt.error:
         lines.append("  restore was timed into an identical day-1 model: it cannot load the changed one ("
                      + attempt.error.rstrip(".") + ")"
-                     + (f", after overwriting {', '.join(attempt.overwritten)}." if attempt.overwritten else "."))
-    lines.append(f"Day 1 model, held-out day-1 logs: log loss {day1['eval_loss']:.4f}, AUC {day1['eval_auc']:.4f}.")
-    lines.append(f"Day 2, held-out log loss / AUC:  {'scratch':>17}  {'weights only':>17}  {'weights + optimizer':>19}")
+                     + (f", after overwriting {', '.join(attempt.overwritten)}."
+                        if attempt.overwritten else "."))
+    lines.append(f"Day 1 model, held-out day-1 logs: log loss {day1['eval_loss']:.4f}, "
+                 f"AUC {day1['eval_auc']:.4f}.")
+    widths = (17, 17, 19)
+    lines.append("Day 2, held-out log loss / AUC:  "
+                 + "  ".join(f"{c.name:>{width}}" for c, width in zip((s, w, f), widths, strict=True)))
     early = comparison.early_steps
     for step in sorted({0, early, s.steps[-1]}):
         cells = [(_at(x.steps, x.loss, step), _at(x.steps, x.auc, step)) for x in (s, w, f)]
         if all(v is not None for cell in cells for v in cell):
-            lines.append(f"  {f'step {step:,}':<30}" + "  ".join(
-                f"{f'{loss:.4f} / {area:.4f}':>{width}}" for (loss, area), width in zip(cells, (17, 17, 19), strict=True)))
+            values = [f"{loss:.4f} / {area:.4f}" for loss, area in cells]
+            lines.append(f"  {f'step {step:,}':<30}"
+                         + "  ".join(f"{v:>{width}}" for v, width in zip(values, widths, strict=True)))
     reach = comparison.scratch_steps_to_warm_start("loss")
     reach_auc = comparison.scratch_steps_to_warm_start("auc")
     lines.append("Scratch reaches the warm start's step-0 loss " + (
         f"at step {reach:,}" if reach is not None else f"not within {steps:,} steps") + " (its AUC " + (
         f"at step {reach_auc:,}" if reach_auc is not None else f"not within {steps:,} steps") + ").")
-    lines.append(f"First {early} steps after the warm start, mean training loss: weights only "
-                 f"{comparison.early_train_loss(w):.4f}, weights + optimizer {comparison.early_train_loss(f):.4f} "
-                 f"(scratch {comparison.early_train_loss(s):.4f}).")
+    mean = comparison.early_train_loss
+    lines.append(f"First {early} steps after the warm start, mean training loss: weights only {mean(w):.4f}, "
+                 f"weights + optimizer {mean(f):.4f} (scratch {mean(s):.4f}).")
     return lines

@@ -67,8 +67,8 @@ def time_both(*, day1: Build, day2: Build, prefix: str, warm_start: Callable[[An
     """Median seconds of ``warm_start(day-2 model, optimizer)`` and of ``restore`` of the
     same checkpoint into a day-1 model and optimizer."""
     with _tf_warnings_muted():
-        return Timing(_median_seconds(day2, warm_start, repeats), _median_seconds(day1, restore(prefix), repeats),
-                      repeats)
+        return Timing(_median_seconds(day2, warm_start, repeats),
+                      _median_seconds(day1, restore(prefix), repeats), repeats)
 
 
 def try_restore(model: Any, optimizer: Any, prefix: str) -> RestoreAttempt:

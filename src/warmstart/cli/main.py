@@ -186,9 +186,9 @@ def _add_plan(commands: Any) -> None:
 
 
 def _add_demo(commands: Any) -> None:
-    p = _subparser(commands, "demo", "Train a ranking model on day-1 logs, change it for day 2, warm-start it "
-                   "and train day 2 three ways (scratch, weights, weights + optimizer); print the report, "
-                   "the curves and a summary.")
+    p = _subparser(commands, "demo", "Train a ranking model on day-1 logs, change it for day 2, "
+                   "warm-start it and train day 2 three ways (scratch, weights, weights + optimizer); "
+                   "print the report, the curves and a summary.")
     p.add_argument("--out", default="./warmstart-demo", metavar="DIR",
                    help="where report.json, curves.json, curves.png, the checkpoints and the vocabulary "
                    "files go (default: ./warmstart-demo)")
@@ -199,7 +199,8 @@ def _add_demo(commands: Any) -> None:
                    "logs; split in time into day 1 and day 2, a rating >= 4 counts as liked")
     sizes = p.add_argument_group("sizes (generated logs)")
     sizes.add_argument("--users", type=_positive, metavar="N", help="users (default: 2000)")
-    sizes.add_argument("--items", type=_positive, metavar="N", help="items of day 1's catalogue (default: 2000)")
+    sizes.add_argument("--items", type=_positive, metavar="N",
+                       help="items of day 1's catalogue (default: 2000)")
     sizes.add_argument("--interactions", type=_positive, metavar="N",
                        help="interactions per day (default: 1200000)")
     training = p.add_argument_group("training")
@@ -209,7 +210,8 @@ def _add_demo(commands: Any) -> None:
                           help="day-1 training steps (default: one pass over day 1's training logs)")
     training.add_argument("--eval-every", type=_positive, default=100, metavar="N",
                           help="evaluate the day-2 runs every N steps (default: 100)")
-    training.add_argument("--batch", type=_positive, default=256, metavar="N", help="batch size (default: 256)")
+    training.add_argument("--batch", type=_positive, default=256, metavar="N",
+                          help="batch size (default: 256)")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -277,8 +279,8 @@ def cmd_demo(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSta
     sizes = {k: getattr(args, k) for k in ("users", "items", "interactions") if getattr(args, k) is not None}
     if args.data is not None:
         if sizes:
-            raise CliError(f"demo: --{next(iter(sizes))} sizes generated logs; it cannot be combined with --data",
-                           ExitStatus.USAGE)
+            raise CliError(f"demo: --{next(iter(sizes))} sizes generated logs; it cannot be combined "
+                           f"with --data", ExitStatus.USAGE)
         if not Path(args.data).is_file():
             raise CliError(f"demo --data: no file {args.data!r}", ExitStatus.USAGE)
     config = DemoConfig(seed=args.seed, data=None if args.data is None else Path(args.data), steps=args.steps,

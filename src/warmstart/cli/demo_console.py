@@ -1,0 +1,60 @@
+"""How the demo talks while it runs: narration (off with ``--quiet``), the summary (always),
+and progress bars (on a terminal only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["Voice"]
+
+
+@dataclass(frozen=True)
+class Voice:
+    console: Console
+    quiet: bool = False
+
+    def say(self, text: str = "") -> None:
+        """Narration: what is happening and why; silent with ``--quiet``."""
+        if not self.quiet:
+            self.always(text)
+
+    def always(self, text: str = "") -> None:
+        """The summary lines, printed even with ``--quiet``; never parsed as rich markup
+        (regexes and shapes hold brackets)."""
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    @contextmanager
+    def bars(self) -> Iterator[Progress]:
+        """Progress bars on a terminal only: a file or a pipe would get one frame per
+        refresh. The last frame stays, as a record of how long each part took."""
+        progress = Progress(TextColumn("   {task.description:<20}"), BarColumn(),
+                            TextColumn("{task.fields[what]}"), TimeElapsedColumn(), console=self.console,
+                            disable=self.quiet or not self.console.is_terminal)
+        with progress:
+            yield progress
+
+
+def step_bar(progress: Progress, name: str, total: int) -> Callable[[int, float], None]:
+    """A bar of training steps, with the last batch's loss; an ``on_step`` callback."""
+    task = progress.add_task(name, total=total, what="")
+    digits = len(f"{total:,}")
+
+    def on_step(done: int, loss: float) -> None:
+        if done % 10 == 0 or done == total:  # a refresh per step would cost more than the step
+            progress.update(task, completed=done, what=f"{done:>{digits},}/{total:,}  loss {loss:.4f}")
+    return on_step
+
+
+def bytes_bar(progress: Progress, name: str) -> Callable[[int, int], None]:
+    """A bar of bytes loaded: ``ws.warm_start(progress=...)``."""
+    task = progress.add_task(name, total=None, what="")
+
+    def on_bytes(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, what=f"{done / 1e6:.2f}/{total / 1e6:.2f} MB")
+    return on_bytes
