@@ -8,6 +8,7 @@ is the table row).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,12 +91,14 @@ def read_vocab_file(path: str | os.PathLike[str], *, frequency: bool = False) ->
     written with ``store_frequency`` ("<count> <token>" lines)."""
     try:
         with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise VocabError(f"cannot read the vocabulary file {os.fspath(path)!r}: {e}.") from None
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
-    lines = [line.removesuffix("\r") for line in lines]
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
     if frequency:
         tokens = []
         for n, line in enumerate(lines, 1):
@@ -131,14 +134,15 @@ def load_tokens(source: VocabSource, *, label: str) -> list[str]:
         )
     if not tokens:
         raise VocabError(f"{label}: {where} is empty.")
-    seen: dict[str, int] = {}
-    for i, t in enumerate(tokens):
-        if t in seen:
-            raise VocabError(
-                f"{label}: {where} has the token {t!r} twice (positions {seen[t]} and {i}); a row "
-                f"cannot follow a token that is not unique.\n  Fix: deduplicate the vocabulary."
-            )
-        seen[t] = i
+    if len(set(tokens)) != len(tokens):  # the fast check; the slow one only names the culprit
+        seen: dict[str, int] = {}
+        for i, t in enumerate(tokens):
+            if t in seen:
+                raise VocabError(
+                    f"{label}: {where} has the token {t!r} twice (positions {seen[t]} and {i}); a row "
+                    f"cannot follow a token that is not unique.\n  Fix: deduplicate the vocabulary."
+                )
+            seen[t] = i
     return tokens
 
 
@@ -166,19 +170,18 @@ def _number_repeats(tokens: list[str], special: set[str]) -> list[str]:
 def row_map(old: Sequence[str], new: Sequence[str], *, num_oov_buckets: int = 0,
             old_num_oov_buckets: int = 0) -> RowMap:
     """Pair every new position with the old position of the same token."""
-    index = {t: i for i, t in enumerate(old)}
-    new_rows, old_rows = [], []
-    for i, t in enumerate(new):
-        j = index.get(t)
-        if j is not None:
-            new_rows.append(i)
-            old_rows.append(j)
+    # dict and map run in C: about 10x faster than a Python loop over millions of tokens
+    index = dict(zip(old, range(len(old))))
+    found = np.fromiter(map(index.get, new, itertools.repeat(-1)), dtype=np.int64, count=len(new))
+    new_rows = np.flatnonzero(found >= 0)
+    old_rows = found[new_rows]
     carried_oov = min(num_oov_buckets, old_num_oov_buckets)
-    new_rows += [len(new) + k for k in range(carried_oov)]
-    old_rows += [len(old) + k for k in range(carried_oov)]
+    if carried_oov:
+        new_rows = np.concatenate([new_rows, len(new) + np.arange(carried_oov)])
+        old_rows = np.concatenate([old_rows, len(old) + np.arange(carried_oov)])
     return RowMap(
-        new_rows=np.asarray(new_rows, np.int64),
-        old_rows=np.asarray(old_rows, np.int64),
+        new_rows=new_rows.astype(np.int64, copy=False),
+        old_rows=old_rows.astype(np.int64, copy=False),
         new_size=len(new) + num_oov_buckets,
         old_size=len(old) + old_num_oov_buckets,
         new_tokens=len(new),
