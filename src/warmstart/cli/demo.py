@@ -108,7 +108,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
          title=f"Day-2 training from scratch vs warm-started ({days.source}; seed {config.seed})")
     _summary(voice, report=report, comparison=comparison, timing=timing, attempt=attempt, day1=day1,
              steps=config.steps)
-    voice.always(f"Wrote {', '.join(f.name for f in files)} to {out}")
+    voice.always(f"Wrote {', '.join(f.name for f in files)} to {out}", fold=False)  # one line to copy
     return result
 
 
@@ -236,18 +236,20 @@ def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
               f"   The model changed: a new 'hour' feature with its own embedding (hour_emb), "
               f"tower_0 64 -> 96 units, the head renamed 'click'.")
     attempt = try_restore(*day2.model(built=True), prefix)
-    overwritten = f"\n   (after overwriting {', '.join(attempt.overwritten)})" if attempt.overwritten else ""
-    voice.say(f"   tf.train.Checkpoint.restore cannot load it: {attempt.error or 'no error (unexpected)'}"
-              f"{overwritten}\n")
+    overwritten = f" (after overwriting {', '.join(attempt.overwritten)})" if attempt.overwritten else ""
+    voice.say(f"   tf.train.Checkpoint.restore cannot load it{overwritten}:\n"
+              f"   {attempt.error or 'no error (unexpected)'}\n")
     return attempt
 
 
 def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[str, Any]]:
     """The warm start of the weights + optimizer run, with its report."""
     days = day2.days
-    voice.say("3. Warm start:\n" + demo_text.call_text(
+    voice.say("3. Warm start:")
+    voice.say(demo_text.call_text(
         str(day2.checkpoints), str(days.pipe1.items.path), str(days.pipe2.items.path), rename=RENAME,
-        on_mismatch=ON_MISMATCH, expect_missing=EXPECT_MISSING, table=ITEM_TABLE))
+        on_mismatch=ON_MISMATCH, expect_missing=EXPECT_MISSING, table=ITEM_TABLE), fold=False)
+    voice.say()
     model, optimizer = day2.model()
     with voice.bars() as bars:
         report = day2.warm_start(model, optimizer, progress=bytes_bar(bars, "warm start"))
@@ -256,10 +258,10 @@ def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[
     random_loss, _ = evaluate(model, days.held2)
     zeroed = zero_new_inputs(model, report)
     zeroed_loss, _ = evaluate(model, days.held2)
-    voice.say(f"\n   Overlap leaves what it does not copy as initialised; here that is the weights of inputs "
-              f"new to a layer:\n   {'; '.join(zeroed)}. The demo zeroes them (with Keras), so the model "
-              f"computes what the day-1 model\n   computed, and they learn from the first step. Held-out "
-              f"day-2 loss before training: {random_loss:.4f} random, {zeroed_loss:.4f} zeroed.\n")
+    voice.say(f"\n   Overlap leaves what it does not copy as initialised; here, the weights of inputs new "
+              f"to a layer: {'; '.join(zeroed)}. The demo sets them to zero (with Keras), so the model "
+              f"computes what the day-1 model computed, and they learn from the first step. Held-out "
+              f"day-2 loss before training: {random_loss:.4f} with them random, {zeroed_loss:.4f} zeroed.\n")
     return model, report, {"zeroed": zeroed, "eval_loss_random": random_loss, "eval_loss_zeroed": zeroed_loss}
 
 

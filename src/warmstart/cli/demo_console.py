@@ -4,6 +4,8 @@ and progress bars (on a terminal only).
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +13,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["Voice"]
+__all__ = ["Voice", "bytes_bar", "step_bar"]
+
+WIDTH = 110  # prose is folded here even on a wide terminal: long lines are hard to read
 
 
 @dataclass(frozen=True)
@@ -19,14 +23,17 @@ class Voice:
     console: Console
     quiet: bool = False
 
-    def say(self, text: str = "") -> None:
+    def say(self, text: str = "", *, fold: bool = True) -> None:
         """Narration: what is happening and why; silent with ``--quiet``."""
         if not self.quiet:
-            self.always(text)
+            self.always(text, fold=fold)
 
-    def always(self, text: str = "") -> None:
+    def always(self, text: str = "", *, fold: bool = True) -> None:
         """The summary lines, printed even with ``--quiet``; never parsed as rich markup
-        (regexes and shapes hold brackets)."""
+        (regexes and shapes hold brackets). ``fold``: long lines are folded at words, each
+        continuation indented under its line (code is printed with ``fold=False``)."""
+        if fold:
+            text = "\n".join(_fold(line, min(WIDTH, self.console.width)) for line in text.split("\n"))
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     @contextmanager
@@ -38,6 +45,15 @@ class Voice:
                             disable=self.quiet or not self.console.is_terminal)
         with progress:
             yield progress
+
+
+def _fold(line: str, width: int) -> str:
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip(" ")))
+    heading = re.match(r"\d+\. ", line)  # "2. Day 2. ...": continue under the text
+    more = " " * heading.end() if heading else indent + "  "
+    return textwrap.fill(line, width, subsequent_indent=more, break_long_words=False, break_on_hyphens=False)
 
 
 def step_bar(progress: Progress, name: str, total: int) -> Callable[[int, float], None]:

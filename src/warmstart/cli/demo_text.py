@@ -28,8 +28,10 @@ def call_text(checkpoint: str, old_vocab: str, new_vocab: str, *, rename: Sequen
     return "\n".join([
         "    report = ws.warm_start(",
         f'{pad}model, "{checkpoint}",',
-        f'{pad}vocab={{r"{table}": ws.Vocab("{old_vocab}", "{new_vocab}",',
-        f"{pad}                                     num_oov_buckets=1, old_num_oov_buckets=1)}},",
+        f'{pad}vocab={{r"{table}": ws.Vocab(',
+        f'{pad}    "{old_vocab}",',
+        f'{pad}    "{new_vocab}",',
+        f"{pad}    num_oov_buckets=1, old_num_oov_buckets=1)}},",
         f"{pad}on_mismatch={{{', '.join(f'r{_q(p)}: {_q(v)}' for p, v in on_mismatch.items())}}},",
         f"{pad}rename=[{', '.join(f'(r{_q(p)}, r{_q(t)})' for p, t in rename)}],",
         f"{pad}optimizer=optimizer, strict=True,",
@@ -48,8 +50,8 @@ def curve_table(comparison: Comparison, console: Console, *, max_rows: int = 16)
     steps = comparison.full.steps
     stride = max(1, -(-(len(steps) - 1) // (max_rows - 1)))
     rows = [i for i in range(len(steps)) if i % stride == 0 or i == len(steps) - 1]
-    thinned = f" (every {steps[stride] - steps[0]} steps shown; curves.json has every evaluation)"
-    title = "held-out day-2 log loss / AUC" + (thinned if stride > 1 else "")
+    shown = f", every {steps[stride] - steps[0]} steps" if stride > 1 else ""
+    title = f"held-out day-2 log loss / AUC{shown}"
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
     table.add_column("step", justify="right")
     for c in comparison.curves:
@@ -116,14 +118,13 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
     lines.append(f"Time: ws.warm_start {timing.warm_start * 1e3:.1f} ms, tf.train.Checkpoint.restore "
                  f"{timing.restore * 1e3:.1f} ms ({timing.ratio:.1f}x; medians of {timing.repeats} runs).")
     if attempt.error:
-        lines.append("  restore was timed into an identical day-1 model: it cannot load the changed one ("
-                     + attempt.error.rstrip(".") + ")"
-                     + (f", after overwriting {', '.join(attempt.overwritten)}."
-                        if attempt.overwritten else "."))
+        overwritten = f" after overwriting {', '.join(attempt.overwritten)}" if attempt.overwritten else ""
+        lines.append(f"  restore was timed into an identical day-1 model: it cannot load the changed one, it "
+                     f"raised{overwritten}: {attempt.error}")
     lines.append(f"Day 1 model, held-out day-1 logs: log loss {day1['eval_loss']:.4f}, "
                  f"AUC {day1['eval_auc']:.4f}.")
     widths = (17, 17, 19)
-    lines.append("Day 2, held-out log loss / AUC:  "
+    lines.append(f"{'Day 2, held-out log loss / AUC:':<32}"
                  + "  ".join(f"{c.name:>{width}}" for c, width in zip((s, w, f), widths, strict=True)))
     early = comparison.early_steps
     for step in sorted({0, early, s.steps[-1]}):
