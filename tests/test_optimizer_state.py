@@ -27,10 +27,16 @@ OPTIMIZERS = {
 }
 
 
-def ranker(d1=8, new_layer=False, head="head"):
+OLD_TOKENS = [f"t{i}" for i in range(20)]
+_rng = np.random.default_rng(1)
+NEW_TOKENS = [OLD_TOKENS[i] for i in _rng.permutation(20)[:16]] + [f"n{i}" for i in range(8)]  # 4 gone, 8 new
+_rng.shuffle(NEW_TOKENS)
+
+
+def ranker(d1=8, new_layer=False, head="head", vocab=20):
     """Functional (variable paths carry no model name): embedding, tower, head."""
     ids = keras.Input((2,), dtype="int32")
-    x = keras.layers.Flatten()(keras.layers.Embedding(20, 4, name="emb")(ids))
+    x = keras.layers.Flatten()(keras.layers.Embedding(vocab, 4, name="emb")(ids))
     x = keras.layers.Dense(d1, activation="relu", name="d1")(x)
     x = keras.layers.Dense(4, activation="relu", name="d2")(x)
     if new_layer:
@@ -85,7 +91,20 @@ def trained_run(tmp_path, make_opt, *, with_optimizer_entry=True):
     return old, str(tmp_path / "run")
 
 
-RULES = {"on_mismatch": {r"d[12]/.*": "overlap"}, "rename": [(r"score/(.*)", r"head/\1")]}
+RULES = {
+    "on_mismatch": {r"d[12]/.*": "overlap"},
+    "rename": [(r"score/(.*)", r"head/\1")],
+    "vocab": {"emb/embeddings": ws.Vocab(OLD_TOKENS, NEW_TOKENS)},
+}
+
+
+def expected_rows(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """A slot laid out by rows after the vocabulary change: carried tokens' rows, else fresh."""
+    out = fresh.copy()
+    for i, token in enumerate(NEW_TOKENS):
+        if token in OLD_TOKENS:
+            out[i] = old[OLD_TOKENS.index(token)]
+    return out
 
 
 def check_slots(old_opt, new_opt, fresh, report):
@@ -97,7 +116,9 @@ def check_slots(old_opt, new_opt, fresh, report):
             np.testing.assert_array_equal(value, fresh[(name, attr)], err_msg=f"{name} {attr}")
             continue
         old = old_slots[(source, attr)]
-        if old.shape == value.shape:
+        if name == "emb/embeddings" and value.ndim and value.shape[0] == len(NEW_TOKENS):
+            np.testing.assert_array_equal(value, expected_rows(old, fresh[(name, attr)]), err_msg=f"{name} {attr}")
+        elif old.shape == value.shape:
             np.testing.assert_array_equal(value, old, err_msg=f"{name} {attr}")
         else:
             block = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, value.shape, strict=True))
@@ -113,13 +134,19 @@ def check_slots(old_opt, new_opt, fresh, report):
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_slots_follow_copy_overlap_rename_and_new_layers(tmp_path, name):
     old, run = trained_run(tmp_path, OPTIMIZERS[name])
-    new = ranker(d1=12, new_layer=True, head="score")
+    new = ranker(d1=12, new_layer=True, head="score", vocab=len(NEW_TOKENS))
     opt = OPTIMIZERS[name]()
     opt.build(new.trainable_variables)
     fresh = slots_of(opt)
     assert fresh, "the optimizer has slots"
     report = ws.warm_start(new, run, optimizer=opt, **RULES)
     check_slots(old.optimizer, opt, fresh, report)
+    emb = new.get_layer("emb").embeddings.numpy()
+    np.testing.assert_array_equal(emb[[NEW_TOKENS.index(t) for t in OLD_TOKENS if t in NEW_TOKENS]],
+                                  old.get_layer("emb").embeddings.numpy()[[i for i, t in enumerate(OLD_TOKENS)
+                                                                           if t in NEW_TOKENS]])
+    assert {(e.target, e.action) for e in report.slots if e.target == "emb/embeddings"} >= {
+        ("emb/embeddings", ws.Action.VOCAB)}
     assert int(opt.iterations.numpy()) == int(old.optimizer.iterations.numpy()) > 0
     if name == "adafactor":
         assert np.isfinite(dense_step(new, opt, *data(1)))
