@@ -283,7 +283,7 @@ def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:
             runs[name] = train(model, days.train2, steps=config.steps, batch=config.batch,
                                seed=config.seed + 2, name=name, held_out=days.held2, every=config.every,
                                on_step=step_bar(bars, name, config.steps))
-    comparison = Comparison(*(runs[n] for n in RUNS), window=config.window)
+    comparison = Comparison(runs[RUNS[0]], runs[RUNS[1]], runs[RUNS[2]], window=config.window)
     if not voice.quiet:
         voice.say()
         demo_text.curve_table(comparison, voice.console)
