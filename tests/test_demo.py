@@ -226,10 +226,12 @@ def test_demo_warm_start_pays(tiny):
     * step 0: warm AUC is 0.64-0.71 against scratch's 0.40-0.60 (an untrained model is at
       0.5 +- noise): we ask for +0.08. Warm log loss is below scratch's on every seed, by
       0.03-0.11 (scratch predicts about 0.5 everywhere: ln 2 plus noise), so we ask for 0.02.
-    * after the first interval (25 steps) both warm runs are ahead by 0.045 or more; we ask
-      for 0.03; the mean training loss over the first steps is lower by 0.06 or more.
+    * after the first interval (25 steps) both warm runs are ahead by 0.055 or more, and
+      after 150 steps by 0.07 or more: we ask for 0.03; the mean training loss over the
+      first steps is lower by 0.065 or more: we ask for 0.05.
     * the carried optimizer state is never worse: weights + optimizer beats weights only
-      at step 25 on every seed, by 0.009-0.045; we allow it to be worse by 0.005 at most.
+      at step 25 on every seed, by 0.012-0.045, and over the first steps' mean training
+      loss by 0.01 or more; we allow it to be worse by 0.005 at most.
     """
     _, result, _ = tiny
     scratch, weights, full = result["runs"]
@@ -272,3 +274,16 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {e["target"]: e["action"] for e in report["loaded"]}["item_emb/embeddings"] == "vocab"
     assert (tmp_path / "out" / "vocab" / "items_day1.txt").read_text().startswith("m")
+
+
+def test_demo_help_states_the_defaults_it_runs_with():
+    """main.py spells the defaults out (importing the demo would import TensorFlow for --help)."""
+    from warmstart.cli.demo import DemoConfig
+    from warmstart.cli.main import build_parser
+
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]  # noqa: SLF001
+    helps = {a.dest: a.help for a in demo._actions}  # noqa: SLF001
+    config = DemoConfig()
+    for dest, value in (("users", config.users), ("items", config.items), ("interactions", config.interactions),
+                        ("steps", config.steps), ("eval_every", config.every), ("batch", config.batch)):
+        assert f"(default: {value})" in helps[dest], dest

@@ -17,7 +17,7 @@ __all__ = ["plot"]
 COLOURS = {"scratch": "#888888", "weights only": "#4c72b0", "weights + optimizer": "#dd8452"}
 
 
-SMOOTH = 10  # steps in the moving average of the training loss
+SMOOTH = 20  # steps in the moving average of the training loss
 
 
 def plot(comparison: Comparison, path: Path, *, title: str) -> Path:
