@@ -284,6 +284,7 @@ def test_demo_help_states_the_defaults_it_runs_with():
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]  # noqa: SLF001
     helps = {a.dest: a.help for a in demo._actions}  # noqa: SLF001
     config = DemoConfig()
-    for dest, value in (("users", config.users), ("items", config.items), ("interactions", config.interactions),
-                        ("steps", config.steps), ("eval_every", config.every), ("batch", config.batch)):
+    for dest, value in (("users", config.users), ("items", config.items),
+                        ("interactions", config.interactions), ("steps", config.steps),
+                        ("eval_every", config.every), ("batch", config.batch)):
         assert f"(default: {value})" in helps[dest], dest
