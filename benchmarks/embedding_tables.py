@@ -59,11 +59,10 @@ def _model(rows: int, dim: int):
 
 def worker(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import numpy as np
     import tensorflow as tf
 
     import warmstart as ws
-    import warmstart.api  # noqa: F401  (import outside the timed region, as TF's own modules are)
+    import warmstart.api
 
     rows = args.rows if args.method != "vocab" and args.method != "tf1" else args.new_rows
     model = _model(rows, args.dim)

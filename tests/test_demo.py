@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from warmstart.cli.demo_data import (DataError, World, generate, holdout_latest, hour, read_movielens,
-                                     split_by_time, weekday, write_movielens)
+from warmstart.cli.demo_data import (
+    DataError,
+    World,
+    generate,
+    holdout_latest,
+    hour,
+    read_movielens,
+    split_by_time,
+    weekday,
+    write_movielens,
+)
 from warmstart.cli.demo_features import Pipeline, Vocabulary, frequency_order
 from warmstart.cli.demo_results import Comparison
 from warmstart.cli.demo_train import Curve, auc, log_loss
@@ -266,8 +275,7 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
     day1, day2 = generate(World(users=80, items=80, interactions=20_000), seed=4)
     ratings = write_movielens(day1, tmp_path / "ratings.csv")
     with open(ratings, "a") as f:  # day 2 appended: the file is one log, split by time
-        for u, i, y, t in zip(day2.user, day2.item, day2.label, day2.timestamp, strict=True):
-            f.write(f"{int(u[1:])},{int(i[1:])},{'4.5' if y else '1.0'},{int(t)}\n")
+        f.writelines(f"{int(u[1:])},{int(i[1:])},{'4.5' if y else '1.0'},{int(t)}\n" for u, i, y, t in zip(day2.user, day2.item, day2.label, day2.timestamp, strict=True))
     result = run_demo(tmp_path / "out", DemoConfig(data=ratings, steps=20, every=10, day1_steps=60),
                       console=Console(file=io.StringIO()), quiet=True)
     assert result["data"].startswith("ratings.csv: ratings >= 4 liked, day 2 from 2024-01-08")
@@ -281,8 +289,8 @@ def test_demo_help_states_the_defaults_it_runs_with():
     from warmstart.cli.demo import DemoConfig
     from warmstart.cli.main import build_parser
 
-    demo = build_parser()._subparsers._group_actions[0].choices["demo"]  # noqa: SLF001
-    helps = {a.dest: a.help for a in demo._actions}  # noqa: SLF001
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]
+    helps = {a.dest: a.help for a in demo._actions}
     config = DemoConfig()
     for dest, value in (("users", config.users), ("items", config.items),
                         ("interactions", config.interactions), ("steps", config.steps),

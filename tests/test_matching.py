@@ -717,7 +717,7 @@ DTYPES = ["float32", "float32", "float32", "float16", "bfloat16", "int32"]
 PATHS = ["p0", "p1", "p2", "p3"]
 PLAIN = [f"l{i}/{leaf}" for i in range(5) for leaf in ("kernel", "bias")]
 AUTO_TARGETS = [f"dense_{i}/kernel" for i in range(4, 8)]
-AUTO_SOURCES = [f"dense_{i}/kernel" for i in range(0, 3)] + ["dense/kernel"]
+AUTO_SOURCES = [f"dense_{i}/kernel" for i in range(3)] + ["dense/kernel"]
 
 
 @st.composite

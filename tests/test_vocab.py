@@ -75,6 +75,7 @@ def test_matches_tf1_warm_start_axis0(tmp_path):
     entry = report.loaded[0]
     assert entry.action is ws.Action.VOCAB and entry.detail == "30 rows carried, 14 new, 10 old dropped"
     assert report.to_dict()["loaded"][0]["detail"] == entry.detail
+    assert report.to_dict()["loaded"][0]["rows"] == {"carried": 30, "new": 14, "dropped": 10}
 
 
 def test_class_vocabulary_axis1_and_bias_axis0_match_tf1(tmp_path):

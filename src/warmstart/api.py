@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
@@ -18,11 +18,10 @@ from .names import closest
 from .optimizers import ITERATIONS, walk_optimizer
 from .plan import Plan
 from .report import Report, report_from_plan
+from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .slots import SlotOutcome, SlotPlan, plan_slots
-from .rules import MismatchPolicy, PatternLike, RenameRules, compile_rules
 from .sources import open_source
 from .targets import walk_target
-from .vocab import Vocab
 
 __all__ = ["inspect_checkpoint", "warm_start"]
 
@@ -37,7 +36,7 @@ def warm_start(
     exclude: Iterable[PatternLike] | PatternLike = (),
     rename: RenameRules = (),
     on_mismatch: MismatchPolicy = "skip",
-    vocab: Mapping[PatternLike, Vocab] | None = None,
+    vocab: VocabRules | None = None,
     optimizer: Any = None,
     strict: bool = False,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
@@ -203,7 +202,7 @@ def _problems(plan: Plan, entries, *, strict: bool) -> list[tuple[type[Exception
             f"variable(s), no pair that fits"
             + (f" (e.g. {targets[0]!r}; checkpoint names nearby: {', '.join(near)})" if near else "")
             + ".\n  Fix: compare the names with `warmstart inspect`, then add rename rules or loosen "
-            f"include/exclude."
+            "include/exclude."
         )))
     return out
 

@@ -258,10 +258,10 @@ def _conflicts(pairs: dict[str, _Pair]) -> list[str]:
     out = []
     for key, names in sorted(by_key.items()):
         if len(names) > 1:
-            src = pairs[names[0]][0].name
+            source_name = pairs[names[0]][0].name
             rules = sorted({str(pairs[n][3]) for n in names if pairs[n][3]})
             out.append(
-                f"checkpoint variable {src!r} would be loaded into {len(names)} targets "
+                f"checkpoint variable {source_name!r} would be loaded into {len(names)} targets "
                 f"({', '.join(sorted(names))}) through rename {', '.join(rules)}.\n"
                 f"  Fix: narrow the rename pattern, or exclude all but one of those targets."
             )

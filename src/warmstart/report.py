@@ -14,8 +14,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .plan import Action, Plan, SkipReason, Strategy
 from .entries import nbytes
+from .plan import Action, Plan, SkipReason, Strategy
 from .slots import SlotEntry, SlotOutcome, SlotPlan
 
 __all__ = ["LoadedEntry", "Report", "SkippedEntry", "SlotEntry", "report_from_plan"]
@@ -33,6 +33,7 @@ class LoadedEntry:
     strategy: Strategy
     rule: str | None = None
     detail: str = ""  # for a vocab remap: rows carried, new, dropped
+    rows: tuple[tuple[str, int], ...] = ()  # the same as numbers: (("carried", n), ("new", n), ("dropped", n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,8 @@ class Report:
             "loaded": [
                 {"target": e.target, "source": e.source, "action": str(e.action),
                  "shape": list(e.shape), "source_shape": list(e.source_shape),
-                 "strategy": str(e.strategy), "rule": e.rule, "detail": e.detail}
+                 "strategy": str(e.strategy), "rule": e.rule, "detail": e.detail,
+                 "rows": dict(e.rows) if e.rows else None}
                 for e in self.loaded
             ],
             "skipped": [
@@ -99,9 +101,9 @@ class Report:
         )
 
     def __str__(self) -> str:
-        console = Console(file=io.StringIO(), width=120, color_system=None, force_terminal=False)
-        render(self, console)
-        return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()).strip("\n")
+        buffer = io.StringIO()
+        render(self, Console(file=buffer, width=120, color_system=None, force_terminal=False))
+        return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
 
 
 def render(report: Report, console: Console) -> None:
@@ -122,8 +124,8 @@ def render(report: Report, console: Console) -> None:
         t = Table(title=f"Skipped ({len(report.skipped)})", title_justify="left", box=box.SIMPLE_HEAD)
         for col in ("target", "source", "reason", "detail"):
             t.add_column(col)
-        for e in report.skipped:
-            t.add_row(e.target, e.source or "", str(e.reason), e.detail)
+        for skip in report.skipped:
+            t.add_row(skip.target, skip.source or "", str(skip.reason), skip.detail)
         console.print(t)
     if report.missing:
         t = Table(title=f"Missing: not in the checkpoint, left as initialised ({len(report.missing)})",
@@ -161,6 +163,13 @@ def _render_slots(report: Report, console: Console) -> None:
     console.print(t)
 
 
+def _row_counts(step) -> tuple[tuple[str, int], ...]:
+    if step.vocab is None:
+        return ()
+    rows = step.vocab[1]
+    return (("carried", rows.carried), ("new", rows.fresh), ("dropped", rows.dropped))
+
+
 def _shape(s: Shape) -> str:
     return "(" + ", ".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
 
@@ -172,7 +181,8 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
     return Report(
         source=source,
         loaded=tuple(
-            LoadedEntry(s.target, s.source, s.action, s.shape, s.source_shape, s.strategy, s.rule, s.detail)
+            LoadedEntry(s.target, s.source, s.action, s.shape, s.source_shape, s.strategy, s.rule, s.detail,
+                        _row_counts(s))
             for s in plan.steps
         ),
         skipped=tuple(SkippedEntry(s.target, s.source, s.reason, s.detail) for s in plan.skipped),

@@ -17,8 +17,12 @@ from .vocab import RowMap, Vocab, load_tokens, row_map
 __all__ = ["OnMismatch", "Rules", "compile_rules"]
 
 PatternLike = str | re.Pattern[str]
-RenameRules = Iterable[tuple[PatternLike, str | None]] | Mapping[PatternLike, str | None]
-MismatchPolicy = str | Mapping[PatternLike, str]
+# Mapping keys are invariant, so a plain dict[str, ...] must match one arm exactly.
+RenameRules = (
+    Iterable[tuple[PatternLike, str | None]] | Mapping[str, str | None] | Mapping[re.Pattern[str], str | None]
+)
+MismatchPolicy = str | Mapping[str, str] | Mapping[re.Pattern[str], str]
+VocabRules = Mapping[str, Vocab] | Mapping[re.Pattern[str], Vocab]
 
 
 class OnMismatch(enum.StrEnum):
@@ -80,7 +84,7 @@ def compile_rules(
     rename: RenameRules = (),
     on_mismatch: MismatchPolicy = OnMismatch.SKIP,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
-    vocab: Mapping[PatternLike, Vocab] | None = None,
+    vocab: VocabRules | None = None,
 ) -> Rules:
     """Validate and compile. Raises :class:`RuleError` naming the bad rule and the fix."""
     return Rules(
@@ -96,7 +100,7 @@ def compile_rules(
     )
 
 
-def _vocab(rules: Mapping[PatternLike, Vocab]) -> tuple[tuple[re.Pattern[str], Vocab, RowMap], ...]:
+def _vocab(rules: VocabRules) -> tuple[tuple[re.Pattern[str], Vocab, RowMap], ...]:
     """Compile each vocab rule and read its vocabularies once (shared by a table and its slots)."""
     if not isinstance(rules, Mapping):
         raise VocabError(f"vocab: expected a {{regex: ws.Vocab(...)}} mapping, got {type(rules).__name__}.")
@@ -179,7 +183,7 @@ def _check_template(i: int, pattern: re.Pattern[str], template: str) -> None:
 
 def _policy(where: str, value: object) -> OnMismatch:
     try:
-        return OnMismatch(value)
+        return OnMismatch(str(value)) if isinstance(value, str) else OnMismatch(value)  # type: ignore[arg-type]
     except ValueError:
         choices = ", ".join(repr(p.value) for p in OnMismatch)
         raise RuleError(f"{where}: unknown policy {value!r}; use one of {choices}.") from None

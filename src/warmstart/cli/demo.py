@@ -39,8 +39,17 @@ from . import demo_text
 from .demo_console import Voice, bytes_bar, step_bar
 from .demo_data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
 from .demo_features import Features, Pipeline, Vocabulary, frequency_order
-from .demo_model import (EXPECT_MISSING, ITEM_TABLE, ON_MISMATCH, RENAME, compile_model, day1_shape,
-                         day2_shape, ranker, zero_new_inputs)
+from .demo_model import (
+    EXPECT_MISSING,
+    ITEM_TABLE,
+    ON_MISMATCH,
+    RENAME,
+    compile_model,
+    day1_shape,
+    day2_shape,
+    ranker,
+    zero_new_inputs,
+)
 from .demo_plot import plot
 from .demo_results import Comparison
 from .demo_timing import RestoreAttempt, Timing, time_both, try_restore

@@ -240,9 +240,8 @@ def cmd_inspect(args: argparse.Namespace, console: Console, out: TextIO) -> Exit
     from warmstart.sources import locate  # the public API does not return the resolved prefix
 
     located = locate(args.source)
-    entries = ws.inspect_checkpoint(args.source)
     order = {"variable": 0, "slot": 1, "other": 2}
-    entries = sorted(entries, key=lambda e: order.get(str(e.kind), 3))  # stable: checkpoint order kept
+    entries = sorted(ws.inspect_checkpoint(args.source), key=lambda e: order.get(str(e.kind), 3))  # stable: checkpoint order kept
     shown = [e for e in entries if args.all or str(e.kind) != "other"]
     if args.json:
         render.write_json(out, [render.entry_dict(e) for e in shown])

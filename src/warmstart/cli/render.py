@@ -41,15 +41,24 @@ _PIPE_WIDTH = 160  # piped output is grepped, so long variable names are not fol
 class Entry(Protocol):
     """What :func:`inspect_table` reads of a ``warmstart.SourceEntry``."""
 
-    name: str
-    key: str
-    shape: tuple[int, ...]
-    dtype: str
-    kind: Any
-    full_name: str
-    name_source: Any
-    slot_owner: str | None
-    slot_name: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def kind(self) -> Any: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def name_source(self) -> Any: ...
+    @property
+    def slot_owner(self) -> str | None: ...
+    @property
+    def slot_name(self) -> str | None: ...
 
 
 def make_console(file: TextIO) -> Console:

@@ -60,7 +60,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import google_crc32c
 import numpy as np
@@ -160,7 +160,7 @@ _DTYPES: dict[int, tuple[str, str | None, str | None]] = {
 }
 
 
-def _dtype(enum: int, byteorder: str) -> DType:
+def _dtype(enum: int, byteorder: Literal["<", ">"]) -> DType:
     """The :class:`DType` of a ``DataType`` number; unknown numbers are kept, not fatal,
     so a checkpoint from a newer TF still lists (and verifies) its other tensors."""
     if enum not in _DTYPES:
@@ -359,7 +359,7 @@ class _Malformed(Exception):
     """Internal: what is wrong, turned into CheckpointReadError with the file's path."""
 
 
-def _varint(buf: bytes, pos: int, limit: int | None = None) -> tuple[int, int]:
+def _varint(buf: Any, pos: int, limit: int | None = None) -> tuple[int, int]:
     """Decode a base-128 varint at ``pos``; return ``(value, next_pos)``."""
     end = len(buf) if limit is None else limit
     result = shift = 0
@@ -901,7 +901,7 @@ class _DataFile:
 
     def read_into(self, buf: np.ndarray, offset: int) -> None:
         """Fill the uint8 array ``buf`` from ``offset`` with ``os.preadv`` (no extra copy)."""
-        view = memoryview(buf)
+        view = memoryview(buf)  # type: ignore[arg-type]  # ndarray is a buffer
         done = 0
         while done < len(view):
             n = os.preadv(self.fd, [view[done : done + _MAX_PREADV]], offset + done)

@@ -17,7 +17,7 @@ from ..errors import CheckpointNotFoundError, CheckpointReadError
 
 __all__ = ["Located", "locate"]
 
-_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.M)
+_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.MULTILINE)
 _DATA = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
 
 
