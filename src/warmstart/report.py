@@ -149,13 +149,15 @@ def _render_slots(report: Report, console: Console) -> None:
     """One row per variable: its slots grouped by outcome (a model has thousands)."""
     rows: dict[str, dict[str, list[str]]] = {}
     for e in report.slots:
-        cell = e.slot if e.outcome is SlotOutcome.LOADED and e.action in (None, Action.COPY) else (
-            f"{e.slot} ({e.action})" if e.outcome is SlotOutcome.LOADED else f"{e.slot} ({e.reason})")
+        if e.outcome is SlotOutcome.LOADED:
+            cell = e.slot if e.action in (None, Action.COPY) else f"{e.slot} ({e.action})"
+        else:  # a fresh slot's reason is always that its variable was not loaded
+            cell = e.slot if e.outcome is SlotOutcome.FRESH else f"{e.slot} ({e.reason})"
         rows.setdefault(e.target, {}).setdefault(str(e.outcome), []).append(cell)
     loaded = sum(1 for e in report.slots if e.outcome is SlotOutcome.LOADED)
     t = Table(title=f"Optimizer slots ({loaded} of {len(report.slots)} loaded)", title_justify="left",
               box=box.SIMPLE_HEAD)
-    for col in ("variable", "loaded", "fresh", "skipped"):
+    for col in ("variable", "loaded", "fresh (variable not loaded)", "skipped (why)"):
         t.add_column(col)
     for target, by in sorted(rows.items()):
         t.add_row(target, ", ".join(by.get("loaded", [])), ", ".join(by.get("fresh", [])),
