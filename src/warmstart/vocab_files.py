@@ -1,0 +1,463 @@
+"""``file_row_map``: the row map of two vocabulary files, without a Python object per token.
+
+``row_map(load_tokens(old), load_tokens(new))`` builds a ``str``, a dict entry and a set entry
+per token: seconds and about a GiB for files of millions of tokens. ``file_row_map`` gives
+the same :class:`~warmstart.vocab.RowMap`, array for array, from the files' bytes, with numpy:
+
+1. Each file is read once into a zero-padded numpy buffer, checked to be UTF-8 (one OR over
+   its 8-byte words for the usual ASCII file, else an incremental decode of the parts that
+   are not ASCII, keeping nothing), and its line ends are found with ``flatnonzero``. Lines end where Python's universal newlines end them (what
+   ``read_vocab_file`` gets from ``open(path, encoding="utf-8")``): at ``"\\n"``, ``"\\r\\n"``
+   or a lone ``"\\r"``. A final line end makes no extra token; an empty line is the token
+   ``""``; a token is the bytes between two line ends. For valid UTF-8, equal bytes are equal
+   strings and the reverse.
+2. Every token gets a 64-bit hash of its length and bytes (``_token_hashes``), a block of
+   tokens at a time: its 8-byte words are gathered from the buffer, the last one masked, and
+   mixed in with multiplies and xor-shifts; tokens over ``_VEC_MAX`` bytes are hashed one by
+   one (``blake2b``). One ``uint64`` key per token of both files holds the hash's high bits
+   above a tag (the old position, or the old count + the new position); the keys are sorted.
+3. Equal tokens have equal hashes, so they are neighbours in the sorted keys. Two neighbours
+   whose hash bits agree and whose run has no third member are an old+new pair (tentatively
+   carried), or two tokens of one file (a repeat if their bytes are equal). Runs of three or
+   more (a repeat that also matches, or a rare collision of the hash bits) are settled
+   exactly by grouping their tokens' bytes in a dict; if such runs hold more than
+   ``_GROUP_LIMIT`` tokens (a degenerate hash) the call falls back to the exact path,
+   ``row_map(load_tokens(...))``. Then every carried pair's bytes are compared, vectorized,
+   in the new file's order, and a pair that differs is not carried: a run of two different
+   tokens holds each one's only copy. The hash only decides which tokens get compared; the
+   answer never depends on it.
+
+Errors follow ``load_tokens`` in kind, wording and order: the old file is read and checked
+(readable, UTF-8, not empty, no repeat) before anything about the new file is reported, and a
+repeat is named by its first repeat in file order and that token's first position.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import VocabError
+from .vocab import RowMap, load_tokens, row_map
+
+__all__ = ["file_row_map"]
+
+_VEC_MAX = 256  # tokens up to this many bytes are hashed and compared vectorized
+_HASH_CHUNK = 1 << 15  # tokens per hashing step: the temporaries stay in cache
+_CHECK_CHUNK = 1 << 16  # new tokens per comparing step
+_KEY_CHUNK = 1 << 18  # sorted keys per scanning step
+_SCAN_CHUNK = 1 << 20  # bytes per line-end scanning step
+_UTF8_CHUNK = 1 << 16  # bytes per UTF-8 checking step (a multiple of 8; small: no fresh pages)
+_GROUP_LIMIT = 1 << 14  # tokens in runs of 3+ equal hash bits settled by a dict; more: exact path
+
+_P1 = np.uint64(0x9E37_79B1_85EB_CA87)
+_P2 = np.uint64(0xC2B2_AE3D_27D4_EB4F)
+_P3 = np.uint64(0x1656_67B1_9E37_79F9)
+_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)  # keeps the first k bytes
+_KEEP0 = _KEEP[np.minimum(np.arange(17), 8)]  # word 0 of a token of min(len, 16) bytes
+_KEEP1 = _KEEP[np.clip(np.arange(17) - 8, 0, 8)]  # word 1
+_KEEP01 = np.stack([_KEEP0, _KEEP1], axis=1)
+
+
+class _Fallback(Exception):
+    """The hash put too many tokens together: use the exact path."""
+
+
+def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
+                 label: str = "vocab") -> RowMap:
+    """``row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label), ...)``
+    for two vocabulary files: equal array for array, raising the same ``VocabError`` s, in a
+    fraction of the time and memory.
+
+    Paths are ``str`` or ``os.PathLike``; any other source (a token sequence, a lookup layer)
+    takes the exact path unchanged.
+    """
+
+    def exact() -> RowMap:
+        return row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label),
+                       num_oov_buckets=num_oov_buckets, old_num_oov_buckets=old_num_oov_buckets)
+
+    if not (isinstance(old_path, (str, os.PathLike)) and isinstance(new_path, (str, os.PathLike))):
+        return exact()
+    old = _File.read(old_path, label)
+    new_error: VocabError | None = None
+    try:
+        new = _File.read(new_path, label)
+    except VocabError as e:
+        new_error = e
+    if new_error is not None:  # a repeat in the old file comes first, as load_tokens(old) raises it
+        try:
+            _match([old])
+        except _Fallback:
+            del old
+            load_tokens(old_path, label=label)
+        raise new_error
+    try:
+        found = _match([old, new])
+    except _Fallback:
+        del old, new
+        return exact()
+    n_old, n_new = old.n, new.n
+    del old, new
+    carried_oov = min(num_oov_buckets, old_num_oov_buckets)  # as row_map
+    carried = int(np.count_nonzero(found >= 0))
+    new_rows = np.empty(carried + max(carried_oov, 0), np.int64)
+    old_rows = np.empty_like(new_rows)
+    k = 0
+    for lo in range(0, n_new, _CHECK_CHUNK):  # in steps: no temporaries of the full size
+        chunk = found[lo : lo + _CHECK_CHUNK]
+        sel = np.flatnonzero(chunk >= 0)
+        old_rows[k : k + sel.size] = chunk[sel]
+        sel += lo
+        new_rows[k : k + sel.size] = sel
+        k += sel.size
+    del found
+    if carried_oov > 0:
+        new_rows[carried:] = n_new + np.arange(carried_oov)
+        old_rows[carried:] = n_old + np.arange(carried_oov)
+    return RowMap(
+        new_rows=new_rows.astype(np.int64, copy=False),
+        old_rows=old_rows.astype(np.int64, copy=False),
+        new_size=n_new + num_oov_buckets,
+        old_size=n_old + old_num_oov_buckets,
+        new_tokens=n_new,
+        old_tokens=n_old,
+    )
+
+
+class _File:
+    """A vocabulary file's bytes (zero-padded) and its tokens' bounds.
+
+    Token ``i`` is ``buf[starts[i] : starts[i + 1] - term[i]]``: ``term`` is the length of the
+    line end after it, an int when the same for all (1: no ``"\\r"``; 2: all ``"\\r\\n"``). A last
+    line without a line end counts as if a line end of that length followed it.
+    """
+
+    def __init__(self, path: Any, label: str, buf: np.ndarray, size: int) -> None:
+        self.label, self.size = label, size
+        self.where = repr(os.fspath(path))
+        self.view = buf.data
+        # 8 and 16 bytes from any offset (the padding covers the last token's)
+        self.u8 = np.ndarray((buf.size - 7,), "<u8", buffer=buf, strides=(1,))
+        self.s16 = np.ndarray((buf.size - 15,), "S16", buffer=buf, strides=(1,))  # a fast gather
+        self.starts, self.term = _bounds(buf, size)
+        self.n = self.starts.size - 1
+
+    @classmethod
+    def read(cls, path: Any, label: str) -> _File:
+        name = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                buf = np.empty(_padded(size), np.uint8)  # numpy's allocation: huge pages
+                got = 0
+                with buf.data as view:
+                    while got < size:
+                        k = f.readinto(view[got:size])
+                        if not k:
+                            break
+                        got += k
+                rest = f.read()
+        except OSError as e:
+            raise VocabError(f"cannot read the vocabulary file {name!r}: {e}.") from None
+        if got < size or rest:  # the file changed size while read, or has none (a pipe)
+            data = buf[:got].tobytes() + rest
+            size = len(data)
+            buf = np.empty(_padded(size), np.uint8)
+            buf[:size] = np.frombuffer(data, np.uint8)
+            del data
+        buf[size:] = 0
+        _check_utf8(buf, size, name)
+        file = cls(path, label, buf, size)
+        if not file.n:
+            raise VocabError(f"{label}: {file.where} is empty.")
+        return file
+
+    def where_is(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and byte lengths of the tokens ``idx``."""
+        starts = self.starts[idx]
+        lens = self.starts[idx + 1] - starts
+        lens -= self.term if isinstance(self.term, int) else self.term[idx]
+        return starts, lens
+
+    def lens_range(self, lo: int, hi: int) -> np.ndarray:
+        """Byte lengths of the tokens ``lo..hi-1``."""
+        lens = self.starts[lo + 1 : hi + 1] - self.starts[lo:hi]
+        lens -= self.term if isinstance(self.term, int) else self.term[lo:hi]
+        return lens
+
+    def first16(self, starts: np.ndarray) -> np.ndarray:
+        """The 16 bytes from each of ``starts`` as two little-endian words, shape (n, 2)."""
+        return self.s16[starts].view("<u8").reshape(-1, 2)
+
+    def token(self, i: int) -> bytes:
+        start = int(self.starts[i])
+        end = int(self.starts[i + 1]) - (self.term if isinstance(self.term, int) else int(self.term[i]))
+        return bytes(self.view[start:end])
+
+    def repeat_error(self, first: int, repeat: int) -> VocabError:
+        t = self.token(first).decode("utf-8")
+        return VocabError(  # load_tokens's words
+            f"{self.label}: {self.where} has the token {t!r} twice (positions {first} and {repeat}); a row "
+            f"cannot follow a token that is not unique.\n  Fix: deduplicate the vocabulary."
+        )
+
+
+def _padded(size: int) -> int:
+    """A buffer length: a multiple of 8, at least 25 zero bytes after ``size``."""
+    return (size // 8 + 5) * 8
+
+
+def _check_utf8(buf: np.ndarray, size: int, name: str) -> None:
+    high = np.uint64(0x8080_8080_8080_8080)
+    words = buf.view(np.uint64)
+    if not np.bitwise_or.reduce(words) & high:
+        return  # ASCII (the zero padding too)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    step = _UTF8_CHUNK
+    with buf.data as view:
+        try:
+            for i in range(0, size, step):
+                ascii_part = not np.bitwise_or.reduce(words[i // 8 : (i + step) // 8]) & high
+                if not (ascii_part and decoder.getstate()[0] == b""):
+                    decoder.decode(view[i : min(i + step, size)])
+            decoder.decode(b"", True)
+            return
+        except UnicodeDecodeError:
+            pass
+        try:  # once more in one piece, for read_vocab_file's message (the position in the file)
+            view[:size].tobytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise VocabError(f"cannot read the vocabulary file {name!r}: {e}.") from None
+    raise VocabError(f"cannot read the vocabulary file {name!r}: not UTF-8.")  # not reached
+
+
+def _bounds(data: np.ndarray, size: int) -> tuple[np.ndarray, int | np.ndarray]:
+    """``starts`` (n + 1) and ``term`` (an int, or n of them) of the tokens."""
+    dtype = np.int32 if size < 2**31 - 1024 else np.int64
+    steps = range(0, size, _SCAN_CHUNK)
+    counts = [int(np.count_nonzero(data[c : min(c + _SCAN_CHUNK, size)] == 10)) for c in steps]
+    n_ends = sum(counts)
+    terminated = size == 0 or data[size - 1] == 10
+    n = n_ends if terminated else n_ends + 1
+    starts = np.empty(n + 1, dtype)
+    starts[0] = 0
+    k, n_cr = 1, 0
+    for c, count in zip(steps, counts):
+        seg = data[c : min(c + _SCAN_CHUNK, size)]
+        n_cr += int(np.count_nonzero(seg == 13))
+        if count:
+            np.add(np.flatnonzero(seg == 10), c + 1, out=starts[k : k + count], casting="unsafe")  # next starts
+            k += count
+    if not terminated:
+        starts[n] = size + 1
+    if not n_cr:  # the usual file: every line ends in "\n"
+        return starts, 1
+    before = starts[1 : n_ends + 1] - 2  # the byte before each "\n"
+    crlf = data[np.maximum(before, 0)] == 13
+    crlf &= np.greater_equal(before, 0)
+    if np.count_nonzero(crlf) < n_cr:  # a "\r" alone ends a line too
+        return _bounds_cr(data, size, dtype)
+    if crlf.all():  # every line ends in "\r\n"
+        if not terminated:
+            starts[n] = size + 2
+        return starts, 2
+    term = np.ones(n, np.uint8)
+    term[:n_ends] += crlf
+    return starts, term
+
+
+def _bounds_cr(data: np.ndarray, size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """``_bounds`` for a file with a ``"\\r"``: lines end at ``"\\r\\n"``, ``"\\r"`` or ``"\\n"``."""
+    pos_parts, len_parts = [], []
+    for c in range(0, size, _SCAN_CHUNK):
+        e = min(c + _SCAN_CHUNK, size)
+        seg = data[c : e + 1]  # and the byte after: the padding is zeros past the end
+        nl, cr = seg[:-1] == 10, seg[:-1] == 13
+        after_cr = np.empty_like(cr)
+        after_cr[0] = c > 0 and data[c - 1] == 13
+        after_cr[1:] = cr[:-1]
+        p = np.flatnonzero(cr | (nl & ~after_cr))  # where a line end starts
+        ln = (1 + (cr[p] & (seg[p + 1] == 10))).astype(np.uint8)  # "\r\n": 2
+        pos_parts.append((p + c + ln).astype(dtype))  # the next token's start
+        len_parts.append(ln)
+    n_ends = sum(p.size for p in pos_parts)
+    last = next((p for p in reversed(pos_parts) if p.size), None)
+    terminated = size == 0 or (last is not None and int(last[-1]) == size)
+    n = n_ends if terminated else n_ends + 1
+    starts = np.empty(n + 1, dtype)
+    starts[0] = 0
+    term = np.ones(n, np.uint8)
+    if n_ends:
+        np.concatenate(pos_parts, out=starts[1 : n_ends + 1])
+        np.concatenate(len_parts, out=term[:n_ends])
+    if not terminated:
+        starts[n] = size + 1
+    return starts, term
+
+
+def _token_hashes(file: _File, lo: int, hi: int) -> np.ndarray:
+    """A 64-bit hash (uint64) of each of the tokens ``lo..hi-1``, a function of its bytes alone.
+
+    With ``w_k`` the k-th little-endian 8-byte word of the token zero-padded to
+    ``W = max(2, ceil(len / 8))`` words: ``h = mx(((len * P3) ^ w_0) * P1, 32)``, then
+    ``h = mx((h ^ w_k) * P2, 29)`` for k = 1..W-1, then ``mx(h * P3, 32)``, where ``mx(x, s)``
+    is ``x ^ (x >> s)``; tokens over ``_VEC_MAX`` bytes: blake2b (8 bytes).
+    """
+    starts = file.starts[lo:hi]
+    lens = file.lens_range(lo, hi)
+    longest = int(lens.max(initial=0))
+    w = file.first16(starts)
+    w &= _KEEP01.take(np.minimum(lens, 16), axis=0)
+    h = lens.astype(np.uint64)
+    t = np.empty_like(h)  # scratch
+    h *= _P3
+    h ^= w[:, 0]
+    h *= _P1
+    h ^= np.right_shift(h, 32, out=t)
+    h ^= w[:, 1]
+    h *= _P2
+    h ^= np.right_shift(h, 29, out=t)
+    for k in range(2, (min(longest, _VEC_MAX) + 7) // 8):  # longer tokens: their next words
+        sel = np.flatnonzero((lens > 8 * k) & (lens <= _VEC_MAX))
+        w = file.u8[starts[sel] + 8 * k]
+        w &= _KEEP[np.minimum(lens[sel] - 8 * k, 8)]
+        x = h[sel] ^ w
+        x *= _P2
+        x ^= x >> 29
+        h[sel] = x
+    h *= _P3
+    h ^= np.right_shift(h, 32, out=t)
+    if longest > _VEC_MAX:
+        for i in np.flatnonzero(lens > _VEC_MAX).tolist():  # long tokens, one by one
+            s, n = int(starts[i]), int(lens[i])
+            h[i] = int.from_bytes(hashlib.blake2b(file.view[s : s + n], digest_size=8).digest(), "little")
+    return h
+
+
+def _same(fa: _File, sa: np.ndarray, fb: _File, sb: np.ndarray, lens: np.ndarray, eq: np.ndarray) -> np.ndarray:
+    """``eq`` (updated in place) and: the ``lens[k]`` bytes from ``sa[k]`` in ``fa`` and from
+    ``sb[k]`` in ``fb`` are equal. Where ``eq`` is False nothing past 16 bytes is read."""
+    diff = fa.first16(sa)
+    diff ^= fb.first16(sb)
+    diff &= _KEEP01.take(np.minimum(lens, 16), axis=0)
+    eq &= (diff[:, 0] | diff[:, 1]) == 0
+    if lens.size and lens.max() > 16:
+        for k in range(2, (_VEC_MAX + 7) // 8):
+            sel = np.flatnonzero(eq & (lens > 8 * k) & (lens <= _VEC_MAX))
+            if not sel.size:
+                break
+            d = fa.u8[sa[sel] + 8 * k] ^ fb.u8[sb[sel] + 8 * k]
+            d &= _KEEP[np.minimum(lens[sel] - 8 * k, 8)]
+            eq[sel[d != 0]] = False
+        for k in np.flatnonzero(eq & (lens > _VEC_MAX)).tolist():
+            n, a, b = int(lens[k]), int(sa[k]), int(sb[k])
+            eq[k] = fa.view[a : a + n] == fb.view[b : b + n]
+    return eq
+
+
+def _same_tokens(fa: _File, ia: np.ndarray, fb: _File, ib: np.ndarray) -> np.ndarray:
+    """Whether token ``ia[k]`` of ``fa`` and token ``ib[k]`` of ``fb`` are equal."""
+    (sa, la), (sb, lb) = fa.where_is(ia), fb.where_is(ib)
+    return _same(fa, sa, fb, sb, la, la == lb)
+
+
+def _match(files: list[_File]) -> np.ndarray:
+    """``found[j]``: the old position of new token ``j``, or -1 (``files``: [old, new]). Raises
+    the old file's first repeat, then the new file's. ``[old]`` alone: the repeat check only."""
+    old = files[0]
+    n_old = old.n
+    total = sum(f.n for f in files)
+    bits = max(total - 1, 1).bit_length()
+    low = np.uint64((1 << bits) - 1)
+    low_tag = np.int64((1 << bits) - 1)
+    keys = np.empty(total, np.uint64)
+    offset = 0
+    for f in files:
+        for lo in range(0, f.n, _HASH_CHUNK):
+            hi = min(lo + _HASH_CHUNK, f.n)
+            h = _token_hashes(f, lo, hi)
+            h &= ~low
+            np.bitwise_or(h, np.arange(offset + lo, offset + hi, dtype=np.uint64), out=keys[offset + lo : offset + hi])
+        offset += f.n
+    keys.sort()
+
+    n_new = files[1].n if len(files) > 1 else 0
+    found = np.full(n_new, -1, np.int32 if n_old < 2**31 else np.int64)
+    repeats: list[list[tuple[int, int]]] = [[], []]  # per file: (repeat, first) candidates
+    grouped = 0
+    c0 = 0
+    while c0 < total:
+        c1 = min(c0 + _KEY_CHUNK, total)
+        if c1 < total:  # never split a run of equal hash bits
+            top = int(keys[c1 - 1]) >> bits
+            c1 = total if top == (1 << (64 - bits)) - 1 else int(np.searchsorted(keys, np.uint64((top + 1) << bits)))
+        chunk = keys[c0:c1]
+        c0 = c1
+        eq = np.flatnonzero((chunk[1:] ^ chunk[:-1]) <= low)  # neighbours p, p + 1 with equal hash bits
+        if not eq.size:
+            continue
+        alone = np.ones(eq.size, bool)  # the two are the whole run
+        alone[1:] &= eq[1:] != eq[:-1] + 1
+        alone[:-1] &= eq[:-1] + 1 != eq[1:]
+        pairs = eq if alone.all() else eq[alone]
+        tags = chunk.view(np.int64)  # tags < 2**63
+        ta = tags[pairs]  # ta < tb: keys sort by tag within a run
+        ta &= low_tag
+        tb = tags[1:][pairs]
+        tb &= low_tag
+        cross = (ta < n_old) & (tb >= n_old)  # old + new: checked below, in the new file's order
+        if cross.all():
+            tb -= n_old
+            found[tb] = ta
+        else:
+            found[tb[cross] - n_old] = ta[cross]
+            for side in (0, 1):  # two of one file: a repeat if equal
+                sel = np.flatnonzero(tb < n_old) if side == 0 else np.flatnonzero(ta >= n_old)
+                if not sel.size:
+                    continue
+                ia, ib = ta[sel] - side * n_old, tb[sel] - side * n_old
+                ok = _same_tokens(files[side], ia, files[side], ib)
+                if ok.any():
+                    ia, ib = ia[ok], ib[ok]
+                    k = int(np.argmin(ib))
+                    repeats[side].append((int(ib[k]), int(ia[k])))
+        if pairs.size < eq.size:  # runs of three or more: group their tokens by their bytes
+            members = np.unique(np.concatenate([eq[~alone], eq[~alone] + 1]))
+            grouped += members.size
+            if grouped > _GROUP_LIMIT:
+                raise _Fallback
+            by_token: dict[bytes, tuple[list[int], list[int]]] = {}
+            for t in (chunk[members] & low).tolist():
+                side, i = (1, t - n_old) if t >= n_old else (0, t)
+                by_token.setdefault(files[side].token(i), ([], []))[side].append(i)
+            for olds, news in by_token.values():
+                olds.sort()
+                news.sort()
+                if len(olds) > 1:
+                    repeats[0].append((olds[1], olds[0]))
+                if len(news) > 1:
+                    repeats[1].append((news[1], news[0]))
+                if olds and news:
+                    found[news] = olds[0]
+    del keys
+    for f, candidates in zip(files, repeats):
+        if candidates:
+            repeat, first = min(candidates)
+            raise f.repeat_error(first, repeat)
+    if n_new:  # check the pairs, in the new file's order (its bytes read in order)
+        new = files[1]
+        for lo in range(0, n_new, _CHECK_CHUNK):
+            hi = min(lo + _CHECK_CHUNK, n_new)
+            cand = found[lo:hi]
+            sel = np.flatnonzero(np.greater_equal(cand, 0))
+            if not sel.size:
+                continue
+            sa, lens = old.where_is(cand[sel])
+            eq = _same(old, sa, new, new.starts[lo:hi][sel], lens, lens == new.lens_range(lo, hi)[sel])
+            cand[sel[~eq]] = -1
+    return found
