@@ -7,12 +7,14 @@ Every pattern is applied with ``re.fullmatch`` to target names (``tower/t0/kerne
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import RuleError, VocabError
 from .vocab import RowMap, Vocab, load_tokens, row_map
+from .vocab_files import file_row_map
 
 __all__ = ["OnMismatch", "Rules", "compile_rules"]
 
@@ -112,10 +114,15 @@ def _vocab(rules: VocabRules) -> tuple[tuple[re.Pattern[str], Vocab, RowMap], ..
             raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...), got {type(v).__name__}.")
         if id(v) not in maps:
             label = f"vocab[{pattern.pattern!r}]"
-            maps[id(v)] = row_map(
-                load_tokens(v.old, label=f"{label} old"), load_tokens(v.new, label=f"{label} new"),
-                num_oov_buckets=v.num_oov_buckets, old_num_oov_buckets=v.old_num_oov_buckets,
-            )
+            if isinstance(v.old, (str, os.PathLike)) and isinstance(v.new, (str, os.PathLike)):
+                # two files: hashed and joined in numpy, exact, ~10x faster and leaner than str objects
+                maps[id(v)] = file_row_map(v.old, v.new, num_oov_buckets=v.num_oov_buckets,
+                                           old_num_oov_buckets=v.old_num_oov_buckets, label=label)
+            else:
+                maps[id(v)] = row_map(
+                    load_tokens(v.old, label=f"{label} old"), load_tokens(v.new, label=f"{label} new"),
+                    num_oov_buckets=v.num_oov_buckets, old_num_oov_buckets=v.old_num_oov_buckets,
+                )
         out.append((pattern, v, maps[id(v)]))
     return tuple(out)
 
