@@ -157,7 +157,8 @@ def _stream(step: Step, source: Readable, v: Any, chunk: int, tick: _Ticker) -> 
     row_bytes = max(1, _size(step) // max(1, step.source_shape[0]))
     rows_per_chunk = max(1, chunk // row_bytes)
     if step.action is Action.VOCAB:
-        _stream_vocab(step, source, v, rows_per_chunk, row_bytes, tick)
+        # half the chunk: the row map's index arrays (16 bytes a row, twice) share the budget
+        _stream_vocab(step, source, v, max(1, rows_per_chunk // 2), row_bytes, tick)
         return
     block = step.block
     ranges = [(i, min(block[0], i + rows_per_chunk)) for i in range(0, block[0], rows_per_chunk)]
@@ -180,6 +181,7 @@ def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row
     vocab, rows = step.vocab
     order = np.argsort(rows.old_rows, kind="stable")
     old_sorted, new_sorted = rows.old_rows[order], rows.new_rows[order]
+    del order
     other = tuple(min(a, b) for a, b in zip(step.shape[1:], step.source_shape[1:], strict=True))
     full_width = other == tuple(step.shape[1:])
     ranges, cuts = [], [0]  # row ranges that hold carried rows; cuts[k]: first pair in range k
