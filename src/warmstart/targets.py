@@ -214,28 +214,13 @@ def write_full(v: Any, value: tf.Tensor) -> None:
 
 
 def write_block(v: Any, block: tf.Tensor) -> None:
-    """Write ``block`` into the leading corner ``[0:b0, 0:b1, ...]`` of ``v``, in place.
-
-    Plain variables use ``ResourceStridedSliceAssign`` (``v[i:j].assign`` would copy the
-    whole variable); distributed ones get a whole assign so every replica is written.
-    """
+    """Write ``block`` into the leading corner ``[0:b0, 0:b1, ...]`` of ``v``, in place
+    (``v[i:j].assign`` would copy the whole variable); see :func:`write_region`."""
     tv = _tf_variable(v)
-    rank = len(block.shape)
-    if rank == 0 or block.shape == tuple(tv.shape):
-        tv.assign(block)
+    if len(block.shape) == 0 or tuple(block.shape) == tuple(tv.shape):
+        tv.assign(block, read_value=False)
         return
-    if type(tv).__name__ in ("ResourceVariable", "UninitializedVariable"):
-        tf.raw_ops.ResourceStridedSliceAssign(
-            ref=tv.handle,
-            begin=[0] * rank,
-            end=list(block.shape),
-            strides=[1] * rank,
-            value=block,
-        )
-        return
-    current = np.array(tv.numpy())
-    current[tuple(slice(0, d) for d in block.shape)] = block.numpy()
-    tv.assign(current)
+    write_region(v, (0,) * len(block.shape), block)
 
 
 def write_rows(v: Any, rows: Any, values: tf.Tensor, *, axis: int = 0) -> None:
