@@ -21,7 +21,7 @@ from .report import Report, report_from_plan
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .slots import SlotOutcome, SlotPlan, plan_slots
 from .sources import open_source
-from .targets import walk_target
+from .targets import dtype_of, walk_target
 
 __all__ = ["inspect_checkpoint", "warm_start"]
 
@@ -148,9 +148,8 @@ def _plan_optimizer(optimizer, target, live, plan, entries, *, dry_run: bool, ca
     notes = []
     if opt.built_now:
         notes.append(f"optimizer {opt.name!r} was not built: built it on {len(build_on)} trainable variables")
-    counter = opt.variables[ITERATIONS]
-    counter_dtype = counter.dtype if isinstance(counter.dtype, str) else counter.dtype.name
-    slot_plan = plan_slots(plan.steps, entries, opt.slots, iterations=(ITERATIONS, counter_dtype),
+    counter = (ITERATIONS, dtype_of(opt.variables[ITERATIONS]))
+    slot_plan = plan_slots(plan.steps, entries, opt.slots, iterations=counter,
                            carry_step=carry_step)
     if slot_plan.step_entry is not None:
         notes.append(f"optimizer step carried from {slot_plan.step_entry.source!r}")

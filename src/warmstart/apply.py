@@ -125,13 +125,19 @@ def _prepared(steps: Sequence[Step], source: Readable) -> list[tf.Tensor]:
 def _transform(step: Step, value: tf.Tensor) -> tf.Tensor:
     if step.action is Action.VOCAB:
         _, rows = step.vocab
-        value = tf.gather(value, rows.old_rows, axis=step.axis)
-        block = list(step.block)
-        block[step.axis] = rows.carried
-        if tuple(value.shape) != tuple(block):  # overlap on the other axes
-            value = value[tuple(slice(0, d) for d in block)]
-    elif step.action is Action.OVERLAP:
-        value = value[tuple(slice(0, d) for d in step.block)]
+        return _fit(step, tf.gather(value, rows.old_rows, axis=step.axis), keep=step.axis)
+    return _fit(step, value)
+
+
+def _fit(step: Step, value: tf.Tensor, keep: int | None = None) -> tf.Tensor:
+    """Cut ``value`` to the step's block (overlap), leaving axis ``keep`` as it is (its
+    rows were already chosen: a chunk, or the gathered rows of a remap); cast to the
+    target's dtype."""
+    block = list(step.block)
+    if keep is not None:
+        block[keep] = value.shape[keep]
+    if tuple(value.shape) != tuple(block):
+        value = value[tuple(slice(0, d) for d in block)]
     if step.source_dtype != step.dtype:
         value = tf.cast(value, step.dtype)
     return value
@@ -163,11 +169,8 @@ def _stream(step: Step, source: Readable, v: Any, chunk: int, tick: _Ticker) -> 
     block = step.block
     ranges = [(i, min(block[0], i + rows_per_chunk)) for i in range(0, block[0], rows_per_chunk)]
     full_width = tuple(block[1:]) == tuple(step.shape[1:])
-    for (start, stop), value in zip(ranges, source.read_chunks(step.key, ranges), strict=True):
-        if step.action is Action.OVERLAP and tuple(value.shape[1:]) != tuple(block[1:]):
-            value = value[(slice(None), *(slice(0, d) for d in block[1:]))]
-        if step.source_dtype != step.dtype:
-            value = tf.cast(value, step.dtype)
+    for (start, stop), chunk_value in zip(ranges, source.read_chunks(step.key, ranges), strict=True):
+        value = _fit(step, chunk_value, keep=0)
         if full_width:
             write_rows(v, np.arange(start, stop, dtype=np.int64), value)
         else:
@@ -182,7 +185,7 @@ def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row
     order = np.argsort(rows.old_rows, kind="stable")
     old_sorted, new_sorted = rows.old_rows[order], rows.new_rows[order]
     del order
-    other = tuple(min(a, b) for a, b in zip(step.shape[1:], step.source_shape[1:], strict=True))
+    other = tuple(step.block[1:])
     full_width = other == tuple(step.shape[1:])
     ranges, cuts = [], [0]  # row ranges that hold carried rows; cuts[k]: first pair in range k
     while cuts[-1] < old_sorted.size:
@@ -192,11 +195,7 @@ def _stream_vocab(step: Step, source: Readable, v: Any, rows_per_chunk: int, row
         cuts.append(int(np.searchsorted(old_sorted, stop, side="left")))
     for k, value in enumerate(source.read_chunks(step.key, ranges)):
         (start, stop), i, j = ranges[k], cuts[k], cuts[k + 1]
-        value = tf.gather(value, old_sorted[i:j] - start)
-        if tuple(value.shape[1:]) != other:
-            value = value[(slice(None), *(slice(0, d) for d in other))]
-        if step.source_dtype != step.dtype:
-            value = tf.cast(value, step.dtype)
+        value = _fit(step, tf.gather(value, old_sorted[i:j] - start), keep=0)
         if full_width:
             write_rows(v, new_sorted[i:j], value)
         else:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from .entries import TargetSlot
 from .errors import OptimizerError
 from .names import NOT_SLOT_LISTS, slot_name
+from .targets import dtype_of, shape_of
 
 __all__ = ["OptimizerError", "OptimizerTarget", "walk_optimizer"]
 
@@ -60,8 +61,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any], build_on: Seque
             if owner is None or slot_var is None:
                 continue
             handle = f"{owner}@{slot_name(list_name)}"
-            slots.append(TargetSlot(owner, slot_name(list_name), tuple(int(d) for d in slot_var.shape),
-                                    _dtype(slot_var), handle))
+            slots.append(TargetSlot(owner, slot_name(list_name), shape_of(slot_var), dtype_of(slot_var), handle))
             handles[handle] = slot_var
     handles[ITERATIONS] = optimizer.iterations
     return OptimizerTarget(tuple(slots), handles, built_now, getattr(optimizer, "name", type(optimizer).__name__))
@@ -112,8 +112,3 @@ def _slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
         if all(item is None or isinstance(item, (keras.Variable, tf.Variable)) for item in value):
             out.append((name, list(value)))
     return out
-
-
-def _dtype(v: Any) -> str:
-    d = v.dtype
-    return d if isinstance(d, str) else d.name

@@ -23,7 +23,8 @@ from .entries import TargetEntry
 from .errors import TargetNotBuiltError, UnsupportedTargetError
 from .names import OPTIMIZER_EDGES, structural_name
 
-__all__ = ["Target", "TargetNotBuiltError", "walk_target", "write_block", "write_full"]
+__all__ = ["Target", "TargetNotBuiltError", "dtype_of", "shape_of", "walk_target", "write_block", "write_full",
+           "write_region", "write_rows"]
 
 _MAX_PATHS = 8
 
@@ -56,7 +57,7 @@ def _from_mapping(target: Mapping[str, Any]) -> Target:
                 f"a mapping target must map str to tf.Variable or keras.Variable; "
                 f"{name!r} maps to {type(v).__name__}."
             )
-        entries.append(TargetEntry(name, _shape(v), _dtype(v), (name,)))
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), (name,)))
         variables[name] = v
     return Target(tuple(entries), variables, "mapping")
 
@@ -107,7 +108,7 @@ def _from_keras(model: Any) -> Target:
             name = structural_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
-        entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths), components))
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components))
         variables[name] = v
     return Target(tuple(entries), variables, "keras")
 
@@ -121,7 +122,7 @@ def _from_trackable(module: Any) -> Target:
     entries, variables = [], {}
     for v, paths in found:
         name = structural_name(paths[0])
-        entries.append(TargetEntry(name, _shape(v), _dtype(v), tuple(paths)))
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths)))
         variables[name] = v
     return Target(tuple(entries), variables, "module")
 
@@ -191,11 +192,12 @@ def _auto_named_layers(model: Any) -> dict[str, str]:
     return out
 
 
-def _shape(v: Any) -> tuple[int, ...]:
+def shape_of(v: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in v.shape)
 
 
-def _dtype(v: Any) -> str:
+def dtype_of(v: Any) -> str:
+    """A variable's dtype name: Keras variables give a string, TF ones a ``tf.DType``."""
     d = v.dtype
     return d if isinstance(d, str) else d.name
 
