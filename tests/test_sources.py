@@ -83,15 +83,15 @@ def test_locate_forms(tmp_path):
     model = mlp()
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(tmp_path / "m"), 1)
     prefix = manager.save()
-    assert locate(str(tmp_path / "m")).prefix == prefix
-    assert locate(prefix + ".index").prefix == prefix
-    assert locate(prefix + ".data-00000-of-00001").prefix == prefix
+    assert locate(str(tmp_path / "m")).path == prefix
+    assert locate(prefix + ".index").path == prefix
+    assert locate(prefix + ".data-00000-of-00001").path == prefix
     single = tmp_path / "single"
     single.mkdir()
     for f in os.listdir(tmp_path / "m"):
         if f != "checkpoint":
             shutil.copy(tmp_path / "m" / f, single / f)
-    assert locate(str(single)).prefix == str(single / os.path.basename(prefix))
+    assert locate(str(single)).path == str(single / os.path.basename(prefix))
 
 
 # -- bad input: each a typed error, each leaves the model untouched ---------------------

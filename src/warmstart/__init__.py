@@ -27,6 +27,7 @@ from .errors import (
 )
 from .plan import Action, SkipReason, Strategy
 from .rules import OnMismatch
+from .sources.locate import Location, locate
 from .slots import SlotEntry, SlotOutcome
 from .vocab import Vocab, read_vocab_file
 
@@ -63,6 +64,7 @@ __all__ = [
     "CheckpointReadError",
     "EntryKind",
     "IncompleteError",
+    "Location",
     "LoadedEntry",
     "NothingToLoadError",
     "OnMismatch",
@@ -83,6 +85,7 @@ __all__ = [
     "VocabError",
     "WarmStartError",
     "inspect_checkpoint",
+    "locate",
     "read_vocab_file",
     "warm_start",
 ]

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 from .entries import nbytes
 from .plan import Action, Plan, SkipReason, Strategy
@@ -102,13 +103,17 @@ class Report:
 
     def __str__(self) -> str:
         buffer = io.StringIO()
-        render(self, Console(file=buffer, width=120, color_system=None, force_terminal=False))
+        Console(file=buffer, width=120, color_system=None, force_terminal=False).print(self)
         return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
 
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """``console.print(report)`` draws the tables on any rich console (with colour on a
+        terminal); the library itself never prints."""
+        yield from _renderables(self)
 
-def render(report: Report, console: Console) -> None:
-    """Draw the report on a rich console (the CLI passes its own, with colour)."""
-    console.print(report.summary())
+
+def _renderables(report: Report) -> RenderResult:
+    yield Text(report.summary())
     if report.loaded:
         t = Table(title=f"{'Would load' if report.dry_run else 'Loaded'} ({len(report.loaded)})",
                   title_justify="left", box=box.SIMPLE_HEAD)
@@ -119,14 +124,14 @@ def render(report: Report, console: Console) -> None:
             how = str(e.strategy) + (f" {e.rule!r}" if e.rule else "")
             action = f"{e.action}: {e.detail}" if e.detail else str(e.action)
             t.add_row(e.target, "" if e.source == e.target else e.source, action, shape, how)
-        console.print(t)
+        yield t
     if report.skipped:
         t = Table(title=f"Skipped ({len(report.skipped)})", title_justify="left", box=box.SIMPLE_HEAD)
         for col in ("target", "source", "reason", "detail"):
             t.add_column(col)
         for skip in report.skipped:
             t.add_row(skip.target, skip.source or "", str(skip.reason), skip.detail)
-        console.print(t)
+        yield t
     if report.missing:
         t = Table(title=f"Missing: not in the checkpoint, left as initialised ({len(report.missing)})",
                   title_justify="left", box=box.SIMPLE_HEAD)
@@ -134,18 +139,18 @@ def render(report: Report, console: Console) -> None:
         t.add_column("detail")
         for n in report.missing:
             t.add_row(n, report.missing_detail.get(n, ""))
-        console.print(t)
+        yield t
     if report.unused:
-        console.print(f"Unused checkpoint variables ({len(report.unused)}): " + ", ".join(report.unused))
+        yield Text(f"Unused checkpoint variables ({len(report.unused)}): " + ", ".join(report.unused))
     if report.slots:
-        _render_slots(report, console)
+        yield _slot_table(report)
     for n in report.notes:
-        console.print(f"note: {n}")
+        yield Text(f"note: {n}")
     for p in report.problems:
-        console.print(f"PROBLEM: {p}")
+        yield Text(f"PROBLEM: {p}")
 
 
-def _render_slots(report: Report, console: Console) -> None:
+def _slot_table(report: Report) -> Table:
     """One row per variable: its slots grouped by outcome (a model has thousands)."""
     rows: dict[str, dict[str, list[str]]] = {}
     for e in report.slots:
@@ -162,7 +167,7 @@ def _render_slots(report: Report, console: Console) -> None:
     for target, by in sorted(rows.items()):
         t.add_row(target, ", ".join(by.get("loaded", [])), ", ".join(by.get("fresh", [])),
                   "; ".join(by.get("skipped", [])))
-    console.print(t)
+    return t
 
 
 def _row_counts(step) -> tuple[tuple[str, int], ...]:

@@ -33,7 +33,6 @@ import tensorflow as tf
 from rich.console import Console
 
 import warmstart as ws
-from warmstart.report import render
 
 from . import demo_text
 from .demo_console import Voice, bytes_bar, step_bar
@@ -263,7 +262,7 @@ def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[
     with voice.bars() as bars:
         report = day2.warm_start(model, optimizer, progress=bytes_bar(bars, "warm start"))
     if not voice.quiet:
-        render(report, voice.console)
+        voice.console.print(report)
     random_loss, _ = evaluate(model, days.held2)
     zeroed = zero_new_inputs(model, report)
     zeroed_loss, _ = evaluate(model, days.held2)

@@ -237,26 +237,21 @@ def _version() -> str:
 
 def cmd_inspect(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
     import warmstart as ws
-    from warmstart.sources import locate  # the public API does not return the resolved prefix
-
-    located = locate(args.source)
+    located = ws.locate(args.source)
     order = {"variable": 0, "slot": 1, "other": 2}
     entries = sorted(ws.inspect_checkpoint(args.source), key=lambda e: order.get(str(e.kind), 3))  # stable: checkpoint order kept
     shown = [e for e in entries if args.all or str(e.kind) != "other"]
     if args.json:
         render.write_json(out, [render.entry_dict(e) for e in shown])
     else:
-        render.inspect_table(console, shown, prefix=located.prefix, fmt=located.format,
+        render.inspect_table(console, shown, prefix=located.path, fmt=located.format,
                              hidden_other=len(entries) - len(shown))
     return ExitStatus.SUCCESS
 
 
 def cmd_plan(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
     import warmstart as ws
-    from warmstart.report import render as render_report
-    from warmstart.sources import locate
-
-    locate(args.source)  # a wrong path fails now, not after building a large model
+    ws.locate(args.source)  # a wrong path fails now, not after building a large model
     model = load_model(args.model)
     report = ws.warm_start(
         model, args.source,
@@ -267,7 +262,7 @@ def cmd_plan(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSta
     if args.json:
         render.write_json(out, report.to_dict())
     else:
-        render_report(report, console)
+        console.print(report)
     return ExitStatus.SUCCESS if report.ok else ExitStatus.PROBLEMS
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .locate import Located, locate
+from .locate import Location, locate
 
 if TYPE_CHECKING:
     from .tf2 import TF2Checkpoint
 
-__all__ = ["Located", "locate", "open_source"]
+__all__ = ["Location", "locate", "open_source"]
 
 
 def open_source(path: str | os.PathLike[str]) -> TF2Checkpoint:

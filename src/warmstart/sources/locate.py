@@ -15,21 +15,33 @@ from pathlib import Path
 
 from ..errors import CheckpointNotFoundError, CheckpointReadError
 
-__all__ = ["Located", "locate"]
+__all__ = ["Location", "locate"]
 
 _STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.MULTILINE)
 _DATA = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
 
 
 @dataclass(frozen=True, slots=True)
-class Located:
-    prefix: str  # what TF's readers take: 'dir/ckpt-3'
+class Location:
+    """Where a checkpoint the user pointed at really is.
+
+    ``path`` is what its reader opens: a TF checkpoint prefix (``runs/v1/ckpt-3``) or a file;
+    ``files`` every file the warm start reads (index and data shards).
+    """
+
+    path: str
     format: str  # "tf2-checkpoint" | "saved-model"
-    root_is_model: bool
-    data_files: tuple[str, ...]
+    files: tuple[str, ...]
+    root_is_model: bool = False
 
 
-def locate(path: str | os.PathLike[str]) -> Located:
+def locate(path: str | os.PathLike[str]) -> Location:
+    """Resolve ``path`` (a prefix, a CheckpointManager directory, a SavedModel directory) to
+    the checkpoint it means, checking that its files are there.
+
+    >>> ws.locate("runs/v1").path  # doctest: +SKIP
+    'runs/v1/ckpt-3'
+    """
     p = Path(os.fspath(path)).expanduser()
     text = os.fspath(path)
     if p.is_dir():
@@ -60,7 +72,7 @@ def locate(path: str | os.PathLike[str]) -> Located:
     raise CheckpointNotFoundError(f"no checkpoint at {text!r}: the path does not exist.{hint}")
 
 
-def _from_dir(p: Path, text: str) -> Located:
+def _from_dir(p: Path, text: str) -> Location:
     state = p / "checkpoint"
     if state.is_file():
         latest = _latest(state)
@@ -110,8 +122,9 @@ def _latest(state: Path) -> str:
     return m.group(1).encode("utf-8").decode("unicode_escape")
 
 
-def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Located:
+def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Location:
     """Check the data shards are all there, so a missing shard is named before reading."""
+    index_file = prefix + ".index"
     data = sorted(glob.glob(glob.escape(prefix) + ".data-*-of-*"))
     shards = {m.group(2) for f in data if (m := _DATA.search(f))}
     if not data:
@@ -128,4 +141,4 @@ def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Located:
                 f"checkpoint {prefix!r} is missing {len(lost)} of its {total} data shards: "
                 f"{', '.join(lost[:4])}.\n  Fix: copy the missing shard(s) next to the index."
             )
-    return Located(prefix, fmt, root_is_model, tuple(data))
+    return Location(prefix, fmt, (index_file, *data), root_is_model)

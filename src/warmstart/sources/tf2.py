@@ -19,7 +19,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 from ..entries import SourceEntry
 from ..errors import CheckpointReadError, join_problems
 from . import bundle
-from .locate import Located
+from .locate import Location
 from .object_graph import entries_from_graph
 
 __all__ = ["TF2Checkpoint"]
@@ -31,9 +31,9 @@ _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
 class TF2Checkpoint:
     """An opened checkpoint: ``entries`` to plan with, ``read`` for verified values."""
 
-    def __init__(self, located: Located) -> None:
+    def __init__(self, located: Location) -> None:
         self.located = located
-        self.prefix = located.prefix
+        self.prefix = located.path
         self.format = located.format
         try:
             reader = tf.train.load_checkpoint(self.prefix)
@@ -58,7 +58,7 @@ class TF2Checkpoint:
         except _READ_ERRORS as e:
             raise CheckpointReadError(
                 f"cannot read the object graph of {self.prefix!r}: {_first_line(e)}.\n"
-                f"  The data file ({', '.join(located.data_files)}) is truncated or damaged; "
+                f"  The data file ({', '.join(located.files[1:])}) is truncated or damaged; "
                 f"use another checkpoint."
             ) from None
         except Exception as e:  # protobuf DecodeError
