@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_untouched, snapshot
+from support import assert_untouched, snapshot
 
 import warmstart as ws
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_untouched, mlp, save, snapshot, train
+from support import assert_untouched, mlp, save, snapshot, train
 
 import warmstart as ws
 from warmstart.sources import locate

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import mlp
+from support import mlp
 
 from warmstart.targets import TargetNotBuiltError, walk_target, write_block
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import mlp
+from support import mlp
 
 import warmstart as ws
 

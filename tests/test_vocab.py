@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_untouched, save, snapshot
+from support import assert_untouched, save, snapshot
 
 import warmstart as ws
 from warmstart.vocab import load_tokens, row_map
