@@ -17,7 +17,7 @@ class MemorySource:
     def __init__(self, tensors):
         self.tensors = tensors
 
-    def read(self, keys, names=None):
+    def read(self, keys, labels=None):
         return [tf.constant(self.tensors[k]) for k in keys]
 
     def streamable(self, key):
@@ -25,8 +25,8 @@ class MemorySource:
 
 
 def overlap(target_shape, source_shape, dtype="float32"):
-    return Step("t", "s", "s", Action.OVERLAP, tuple(target_shape), tuple(source_shape), dtype, dtype,
-                Strategy.NAME)
+    return Step(target="t", source="s", key="s", action=Action.OVERLAP, shape=tuple(target_shape),
+                source_shape=tuple(source_shape), dtype=dtype, source_dtype=dtype, strategy=Strategy.NAME)
 
 
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3)
@@ -53,8 +53,10 @@ def test_one_read_serves_several_targets_and_progress_counts_bytes():
     source = MemorySource({"s": np.arange(6, dtype="float32")})
     a, b = tf.Variable(np.zeros(6, "float32")), tf.Variable(np.zeros(6, "float16"))
     steps = [
-        Step("a", "s", "s", Action.COPY, (6,), (6,), "float32", "float32", Strategy.NAME),
-        Step("b", "s", "s", Action.CAST, (6,), (6,), "float16", "float32", Strategy.RENAME),
+        Step(target="a", source="s", key="s", action=Action.COPY, shape=(6,), source_shape=(6,), dtype="float32",
+             source_dtype="float32", strategy=Strategy.NAME),
+        Step(target="b", source="s", key="s", action=Action.CAST, shape=(6,), source_shape=(6,), dtype="float16",
+             source_dtype="float32", strategy=Strategy.RENAME),
     ]
     seen = []
     execute(steps, source, {"a": a, "b": b}, progress=lambda done, total: seen.append((done, total)))

@@ -260,3 +260,30 @@ def test_slots_from_a_tf_keras_checkpoint(tmp_path, legacy):
     expected_m = old_opt.get_slot(old.get_layer("d1").kernel, "m") if legacy else old_opt._momentums[0]
     np.testing.assert_array_equal(slots_of(opt)[(new.get_layer("d1").kernel.path, "momentums")], expected_m.numpy())
     assert int(opt.iterations.numpy()) == int(old_opt.iterations.numpy())
+
+
+@pytest.mark.parametrize("name", ["adam", "loss-scale-adam", "adafactor"])
+def test_failed_call_leaves_an_unbuilt_optimizer_unbuilt(tmp_path, name):
+    """Building the optimizer to plan its slots is undone when the call fails afterwards."""
+    _, run = trained_run(tmp_path, OPTIMIZERS["sgd-momentum"])  # no 'velocities' for Adam's
+    new = ranker()
+    opt = OPTIMIZERS[name]()
+    variables_before = [v.path for v in opt.variables]
+    with pytest.raises(ws.IncompleteError):
+        ws.warm_start(new, run, optimizer=opt, strict=True)
+    assert not opt.built
+    assert [v.path for v in opt.variables] == variables_before
+    assert not getattr(opt, "inner_optimizer", opt)._trainable_variables
+    # and it still works as a fresh optimizer: fit builds it, trains, and it checkpoints as one
+    def train_and_save(model, optimizer, name):
+        model.compile(optimizer=optimizer, loss="mse")
+        if isinstance(getattr(optimizer, "inner_optimizer", optimizer), keras.optimizers.Adafactor):
+            dense_step(model, optimizer, *data())
+        else:
+            model.fit(*data(), epochs=1, batch_size=16, verbose=0)
+        prefix = tf.train.Checkpoint(optimizer=optimizer).write(str(tmp_path / name))
+        return sorted((k, tuple(s)) for k, s in tf.train.list_variables(prefix))
+
+    after = train_and_save(new, opt, "after")
+    assert opt.built and int(opt.iterations.numpy()) > 0
+    assert after == train_and_save(ranker(), OPTIMIZERS[name](), "control")

@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 from support import mlp
 
-from warmstart.targets import TargetNotBuiltError, walk_target, write_block
+from warmstart.apply.writers import write_block
+from warmstart.errors import TargetNotBuiltError
+from warmstart.targets import walk_target
 
 
 def names(target):

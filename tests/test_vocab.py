@@ -9,7 +9,7 @@ import tensorflow as tf
 from support import assert_untouched, save, snapshot
 
 import warmstart as ws
-from warmstart.vocab import load_tokens, row_map
+from warmstart.remap import load_tokens, row_map
 
 OLD = [f"item{i}" for i in range(40)]
 rng = np.random.default_rng(0)

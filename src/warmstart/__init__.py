@@ -25,15 +25,14 @@ from .errors import (
     VocabError,
     WarmStartError,
 )
-from .plan import Action, SkipReason, Strategy
+from .plan import Action, LoadedEntry, SkippedEntry, SkipReason, SlotEntry, SlotOutcome, Strategy
+from .remap import Vocab, read_vocab_file
 from .rules import OnMismatch
 from .sources.locate import Location, locate
-from .slots import SlotEntry, SlotOutcome
-from .vocab import Vocab, read_vocab_file
 
 if TYPE_CHECKING:
     from .api import inspect_checkpoint, warm_start
-    from .report import LoadedEntry, Report, SkippedEntry
+    from .report import Report
 
 __version__ = "0.1.0"
 
@@ -45,8 +44,6 @@ _LAZY = {
     "warm_start": "api",
     "inspect_checkpoint": "api",
     "Report": "report",
-    "LoadedEntry": "report",
-    "SkippedEntry": "report",
 }
 
 
@@ -64,8 +61,8 @@ __all__ = [
     "CheckpointReadError",
     "EntryKind",
     "IncompleteError",
-    "Location",
     "LoadedEntry",
+    "Location",
     "NothingToLoadError",
     "OnMismatch",
     "OptimizerError",

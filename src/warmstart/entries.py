@@ -8,9 +8,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes"]
+__all__ = ["EntryKind", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes", "shape_text"]
 
 Shape = tuple[int, ...]
+
+
+def shape_text(shape: Shape) -> str:
+    """``(4, 8)``, ``(8,)`` and ``()``: Python's tuple spelling, which users know."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 class EntryKind(enum.StrEnum):

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "MAX_PATHS",
     "NOT_SLOT_LISTS",
     "OPTIMIZER_EDGES",
     "auto_key",
@@ -21,6 +22,9 @@ __all__ = [
     "structural_name",
 ]
 
+# Paths kept per object-graph node, on both sides, for structural matching: aliases beyond
+# a few add nothing, and a graph with shared sub-objects has exponentially many.
+MAX_PATHS = 8
 # Object-graph edges that lead to an optimizer (a LossScaleOptimizer nests one).
 OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
 # An optimizer's per-variable lists that are not slots.

@@ -1,78 +1,137 @@
 """The plan: every decision of a warm start, as data, before anything is read or written.
 
-Pure Python. :func:`warmstart.matching.make_plan` builds it; :mod:`warmstart.apply`
-executes it; :mod:`warmstart.report` renders its outcome.
+Pure Python. :func:`warmstart.matching.make_plan` builds it, :mod:`warmstart.apply` executes
+its steps, and the report shows the same objects: a :class:`Step` *is* the
+:class:`LoadedEntry` the report lists, with what the writer needs on top; a
+:class:`SkippedEntry` is the same object in the plan and in the report.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
-from .entries import nbytes
+from .entries import Shape, nbytes
+from .remap.rows import RowMap
+from .remap.vocab import Initializer
 
-__all__ = ["Action", "Plan", "Skip", "SkipReason", "Step", "Strategy"]
-
-Shape = tuple[int, ...]
+__all__ = [
+    "Action",
+    "LoadedEntry",
+    "Plan",
+    "Refusal",
+    "Remap",
+    "SkipReason",
+    "SkippedEntry",
+    "SlotEntry",
+    "SlotOutcome",
+    "SlotPlan",
+    "Step",
+    "Strategy",
+]
 
 
 class Action(enum.StrEnum):
-    COPY = "copy"  # same shape and dtype
-    CAST = "cast"  # same shape, safe dtype change
-    OVERLAP = "overlap"  # shapes differ; the common block is copied
-    VOCAB = "vocab"  # rows remapped by token
+    """How a checkpoint tensor becomes the target's value."""
+
+    COPY = "copy"
+    """Same shape and dtype: the value as stored."""
+    CAST = "cast"
+    """Same shape; the dtype changes by a safe cast (float32 -> bfloat16, ...)."""
+    OVERLAP = "overlap"
+    """Shapes differ: the common block is copied, the rest keeps its initial value."""
+    VOCAB = "vocab"
+    """Rows (or columns) remapped by token: each goes to its token's new position."""
 
 
 class SkipReason(enum.StrEnum):
+    """Why an included or paired target was not loaded."""
+
     EXCLUDED = "excluded"
+    """An ``include``/``exclude`` rule left it out."""
     SHAPE_MISMATCH = "shape_mismatch"
+    """Its source has another shape and the policy does not load it."""
     DTYPE_MISMATCH = "dtype_mismatch"
+    """Its source has another dtype with no safe cast."""
     RENAME_NONE = "rename_none"
+    """A ``rename`` rule maps it to ``None``: do not load."""
 
 
 class Strategy(enum.StrEnum):
     """Which rule paired a target with its source."""
 
-    RENAME = "rename"  # an explicit rename rule
-    NAME = "name"  # equal names
-    AUTO_NAME = "auto_name"  # equal up to Keras auto-name counters (dense_3 ~ dense_7)
-    STRUCTURE = "structure"  # same path in the object graph (the checkpoint's name is unusable)
+    RENAME = "rename"
+    """An explicit ``rename`` rule."""
+    NAME = "name"
+    """Equal names."""
+    AUTO_NAME = "auto_name"
+    """Equal up to Keras auto-name counters (``dense_3`` ~ ``dense_7``)."""
+    STRUCTURE = "structure"
+    """The same object-graph path (the checkpoint's own name is unusable)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    """Load ``source`` (checkpoint key ``key``) into ``target``."""
+class Remap:
+    """A table's rows (``axis=0``) or columns (``axis=1``) follow their keys: new position
+    ``rows.new_rows[k]`` takes old position ``rows.old_rows[k]``; the other positions keep
+    their value, or get ``initializer(shape, dtype)``."""
+
+    rows: RowMap = field(repr=False)
+    axis: int = 0
+    initializer: Initializer | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedEntry:
+    """A target variable that is loaded (or, in a dry run, would be): one row of the report."""
 
     target: str
+    """The model's variable (for a slot step: ``variable@slot``)."""
     source: str
-    key: str
+    """The checkpoint variable it is loaded from."""
     action: Action
-    shape: Shape  # the target's shape
+    shape: Shape
+    """The target's shape."""
     source_shape: Shape
-    dtype: str  # the target's dtype
+    dtype: str
+    """The target's dtype."""
     source_dtype: str
     strategy: Strategy
-    by_structure: bool = False  # several candidates; a shared object-graph path decided
-    rule: str | None = None  # the rename pattern that made the pair
-    vocab: Any = field(default=None, compare=False, repr=False)  # (Vocab, RowMap) for VOCAB
-    axis: int = 0  # the remapped axis, for VOCAB
+    rule: str | None = None
+    """The rename pattern that made the pair, if one did."""
+    detail: str = ""
+    """For a remap: rows carried, new, dropped."""
+    rows: tuple[tuple[str, int], ...] = ()
+    """The same as numbers: ``(("carried", n), ("new", n), ("dropped", n))``."""
 
-    @property
-    def detail(self) -> str:
-        return self.vocab[1].describe() if self.vocab is not None else ""
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step(LoadedEntry):
+    """Load checkpoint key ``key`` into the target: what :mod:`warmstart.apply` executes."""
+
+    key: str
+    by_structure: bool = False
+    """Several candidates had the name; a shared object-graph path decided."""
+    remap: Remap | None = field(default=None, compare=False, repr=False)
 
     @property
     def block(self) -> Shape:
         """The region written: the whole target, or the common block for an overlap."""
         block = [min(a, b) for a, b in zip(self.shape, self.source_shape, strict=True)]
-        if self.vocab is not None:  # the remapped axis is written row by row, in full
-            block[self.axis] = self.shape[self.axis]
+        if self.remap is not None:  # the remapped axis is written position by position, in full
+            block[self.remap.axis] = self.shape[self.remap.axis]
         return tuple(block)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes read from the checkpoint for this step."""
+        return nbytes(self.source_dtype, self.source_shape)
 
 
 @dataclass(frozen=True, slots=True)
-class Skip:
+class SkippedEntry:
+    """A target that is paired or ruled out, and not loaded."""
+
     target: str
     source: str | None
     reason: SkipReason
@@ -80,17 +139,61 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A pair whose policy is ``"error"``: a real run raises ``message``; a dry run shows
+    ``skip``."""
+
+    message: str
+    skip: SkippedEntry
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
-    """What a warm start will do. ``problems`` would stop a real run (a dry run reports them)."""
+    """What a warm start will do with the target's variables."""
 
     steps: tuple[Step, ...]
-    skipped: tuple[Skip, ...]
+    skipped: tuple[SkippedEntry, ...]
     missing: tuple[str, ...]
     unused: tuple[str, ...]
     missing_detail: dict[str, str] = field(default_factory=dict)
-    mismatch_errors: tuple[str, ...] = ()  # on_mismatch="error" pairs, full messages
-    incomplete: tuple[str, ...] = ()  # strict: included targets not loaded
+    mismatch_errors: tuple[str, ...] = ()
+    """Full messages of the ``on_mismatch="error"`` pairs."""
+    incomplete: tuple[str, ...] = ()
+    """Included targets not loaded and not covered by ``expect_missing`` (what ``strict`` checks)."""
 
     @property
     def nbytes(self) -> int:
-        return sum(nbytes(s.source_dtype, s.source_shape) for s in self.steps)
+        return sum(s.nbytes for s in self.steps)
+
+
+class SlotOutcome(enum.StrEnum):
+    """What happened to one optimizer slot."""
+
+    LOADED = "loaded"
+    """Loaded from the checkpoint slot of the variable its owner loads from."""
+    FRESH = "fresh"
+    """Its variable was not loaded: the slot keeps its initial value."""
+    SKIPPED = "skipped"
+    """Its variable was loaded, but this slot could not be (see ``reason``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotEntry:
+    """What happened to one optimizer slot of one target variable."""
+
+    target: str
+    """The owner variable."""
+    slot: str
+    outcome: SlotOutcome
+    action: Action | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPlan:
+    """The optimizer's part of a plan."""
+
+    steps: tuple[Step, ...]
+    results: tuple[SlotEntry, ...]
+    counter: Step | None = None
+    """Loads the optimizer's iteration counter, when it is carried."""

@@ -1,5 +1,6 @@
 """User rules, validated and compiled once: include, exclude, rename, on_mismatch,
-expect_missing. Pure Python.
+expect_missing, vocab. Pure Python, and no I/O: the vocabularies a vocab rule names are read
+later, by :mod:`warmstart.remap.build`.
 
 Every pattern is applied with ``re.fullmatch`` to target names (``tower/t0/kernel``).
 """
@@ -7,16 +8,14 @@ Every pattern is applied with ``re.fullmatch`` to target names (``tower/t0/kerne
 from __future__ import annotations
 
 import enum
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import RuleError, VocabError
-from .vocab import RowMap, Vocab, load_tokens, row_map
-from .vocab_files import file_row_map
+from .remap.vocab import Vocab
 
-__all__ = ["OnMismatch", "Rules", "compile_rules"]
+__all__ = ["Exclusion", "OnMismatch", "Rules", "VocabRule", "compile_rules"]
 
 PatternLike = str | re.Pattern[str]
 # Mapping keys are invariant, so a plain dict[str, ...] must match one arm exactly.
@@ -36,6 +35,28 @@ class OnMismatch(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class VocabRule:
+    """``{pattern: vocab}``: tables whose name fully matches ``pattern`` are remapped by ``vocab``;
+    ``index`` is the rule's position (row maps are built per rule, in order)."""
+
+    pattern: re.Pattern[str]
+    vocab: Vocab
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Why a target is not included: no include pattern matched it (``pattern`` is None), or
+    the exclude ``pattern`` did."""
+
+    pattern: str | None
+
+    @property
+    def detail(self) -> str:
+        return "not matched by any include pattern" if self.pattern is None else f"exclude {self.pattern!r}"
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Compiled rules. Build with :func:`compile_rules`."""
 
@@ -45,22 +66,22 @@ class Rules:
     on_mismatch: tuple[tuple[re.Pattern[str], OnMismatch], ...] = ()
     default_mismatch: OnMismatch = OnMismatch.SKIP
     expect_missing: tuple[re.Pattern[str], ...] = ()
-    vocab: tuple[tuple[re.Pattern[str], Vocab, RowMap], ...] = ()
+    vocab: tuple[VocabRule, ...] = ()
 
-    def vocab_for(self, name: str) -> tuple[re.Pattern[str], Vocab, RowMap] | None:
+    def vocab_for(self, name: str) -> VocabRule | None:
         for rule in self.vocab:
-            if rule[0].fullmatch(name):
+            if rule.pattern.fullmatch(name):
                 return rule
         return None
 
-    def included(self, name: str) -> tuple[bool, str | None]:
-        """(included?, the pattern that decided when not included)."""
+    def exclusion(self, name: str) -> Exclusion | None:
+        """Why ``name`` is not included, or None when it is."""
         if self.include is not None and not any(p.fullmatch(name) for p in self.include):
-            return False, "include"
+            return Exclusion(None)
         for p in self.exclude:
             if p.fullmatch(name):
-                return False, p.pattern
-        return True, None
+                return Exclusion(p.pattern)
+        return None
 
     def rename_for(self, name: str) -> tuple[re.Pattern[str], re.Match[str], str | None] | None:
         for pattern, template in self.rename:
@@ -102,28 +123,15 @@ def compile_rules(
     )
 
 
-def _vocab(rules: VocabRules) -> tuple[tuple[re.Pattern[str], Vocab, RowMap], ...]:
-    """Compile each vocab rule and read its vocabularies once (shared by a table and its slots)."""
+def _vocab(rules: VocabRules) -> tuple[VocabRule, ...]:
     if not isinstance(rules, Mapping):
         raise VocabError(f"vocab: expected a {{regex: ws.Vocab(...)}} mapping, got {type(rules).__name__}.")
     out = []
-    maps: dict[int, RowMap] = {}
-    for key, v in rules.items():
-        pattern = _compile(f"vocab[{key!r}]", key)
+    for i, (key, v) in enumerate(rules.items()):
+        pattern = _compile(f"vocab[{key!r}]", key)  # type: ignore[arg-type]  # checked there
         if not isinstance(v, Vocab):
             raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...), got {type(v).__name__}.")
-        if id(v) not in maps:
-            label = f"vocab[{pattern.pattern!r}]"
-            if isinstance(v.old, (str, os.PathLike)) and isinstance(v.new, (str, os.PathLike)):
-                # two files: hashed and joined in numpy, exact, ~10x faster and leaner than str objects
-                maps[id(v)] = file_row_map(v.old, v.new, num_oov_buckets=v.num_oov_buckets,
-                                           old_num_oov_buckets=v.old_num_oov_buckets, label=label)
-            else:
-                maps[id(v)] = row_map(
-                    load_tokens(v.old, label=f"{label} old"), load_tokens(v.new, label=f"{label} new"),
-                    num_oov_buckets=v.num_oov_buckets, old_num_oov_buckets=v.old_num_oov_buckets,
-                )
-        out.append((pattern, v, maps[id(v)]))
+        out.append(VocabRule(pattern, v, i))
     return tuple(out)
 
 

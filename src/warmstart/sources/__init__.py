@@ -1,23 +1,21 @@
-"""Checkpoint readers, one module per format. :func:`open_source` picks the reader.
+"""Checkpoint readers, one module per format, each a :class:`~.base.Source`.
 
-``locate`` and ``bundle`` are TensorFlow-free; the TF2 reader loads TensorFlow on use.
+:func:`locate` finds what the user pointed at; :func:`open_source` opens it with the reader of
+its format. ``locate`` and ``bundle`` are TensorFlow-free; the readers load TensorFlow on use.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+from .base import Source
 from .locate import Location, locate
 
-if TYPE_CHECKING:
-    from .tf2 import TF2Checkpoint
-
-__all__ = ["Location", "locate", "open_source"]
+__all__ = ["Location", "Source", "locate", "open_source"]
 
 
-def open_source(path: str | os.PathLike[str]) -> TF2Checkpoint:
+def open_source(path: str | os.PathLike[str] | Location) -> Source:
     """Open the checkpoint at ``path`` (prefix, CheckpointManager directory, SavedModel)."""
     from .tf2 import TF2Checkpoint
 
-    return TF2Checkpoint(locate(path))
+    return TF2Checkpoint(path if isinstance(path, Location) else locate(path))

@@ -26,12 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..entries import EntryKind, NameSource, SourceEntry
-from ..names import NOT_SLOT_LISTS, OPTIMIZER_EDGES, slot_name, strip_prefix, structural_name
+from ..names import MAX_PATHS, NOT_SLOT_LISTS, OPTIMIZER_EDGES, slot_name, strip_prefix, structural_name
 
 __all__ = ["GraphEntries", "entries_from_graph"]
 
 VALUE = "VARIABLE_VALUE"
-_MAX_PATHS = 8  # aliases per node kept for structural matching; more add nothing
 _OPTIMIZER_MARKERS = frozenset({"_iterations", "iter", "_index_dict"})
 _TF_KERAS_LAYER = re.compile(r"layer(_with_weights)?-\d+")
 
@@ -166,7 +165,7 @@ def _paths(nodes, start: int, *, blocked: frozenset[int]) -> dict[int, list[str]
             if j in blocked or j in on_path:
                 continue
             got = paths.setdefault(j, [])
-            if len(got) >= _MAX_PATHS:
+            if len(got) >= MAX_PATHS:
                 continue
             child_path = f"{path}/{c.local_name}" if path else c.local_name
             got.append(child_path)

@@ -9,7 +9,7 @@ to be held whole.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,12 +29,11 @@ _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
 
 
 class TF2Checkpoint:
-    """An opened checkpoint: ``entries`` to plan with, ``read`` for verified values."""
+    """An opened TF2 checkpoint or SavedModel: a :class:`~warmstart.sources.base.Source`."""
 
     def __init__(self, located: Location) -> None:
-        self.located = located
+        self.location = located
         self.prefix = located.path
-        self.format = located.format
         try:
             reader = tf.train.load_checkpoint(self.prefix)
         except _READ_ERRORS as e:
@@ -72,7 +71,7 @@ class TF2Checkpoint:
         self.model_path = parsed.model_path
         self.keras = parsed.keras
 
-    def read(self, keys: Sequence[str], names: dict[str, str] | None = None) -> list[tf.Tensor]:
+    def read(self, keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tf.Tensor]:
         """Read and verify the tensors of ``keys`` (one batched ``RestoreV2``).
 
         On failure every key is retried alone, so the error names each bad tensor.
@@ -88,7 +87,7 @@ class TF2Checkpoint:
             try:
                 self._restore([key])
             except _READ_ERRORS as e:
-                label = (names or {}).get(key, key)
+                label = (labels or {}).get(key, key)
                 problems.append(
                     f"cannot read {label!r} (key {key!r}) from {self.prefix!r}: {_first_line(e)}.\n"
                     f"  The data file is truncated or damaged; nothing was written. Use another checkpoint."
@@ -114,7 +113,7 @@ class TF2Checkpoint:
         """Check ``key``'s crc32c by streaming its bytes (bounded memory)."""
         bundle.verify(self.prefix, self.index, key, chunk_bytes=chunk_bytes)
 
-    def read_chunks(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[tf.Tensor]:
+    def read_rows(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[tf.Tensor]:
         """Rows ``[start, stop)`` of ``key`` for each range, as tensors, in order.
 
         Two reusable tensors are filled alternately, the next one by a reader thread while
@@ -146,6 +145,9 @@ class TF2Checkpoint:
                     pending = pool.submit(fill, 1 - k, *ranges[n + 1])
                 rows = stop - start
                 yield tensors[k] if rows == longest else tensors[k][:rows]
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
 
     def _restore(self, keys: Sequence[str]) -> list[tf.Tensor]:
         with tf.device("/cpu:0"):

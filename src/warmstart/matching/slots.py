@@ -9,41 +9,14 @@ and that is reported as ``skipped`` with the reason.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from .entries import EntryKind, SourceEntry, TargetSlot
-from .matching import SAFE_CASTS
-from .plan import Action, Step, Strategy
+from ..entries import EntryKind, SourceEntry, TargetSlot
+from ..plan import Action, SlotEntry, SlotOutcome, SlotPlan, Step, Strategy
+from .decide import cast_action
 
-__all__ = ["SlotEntry", "SlotOutcome", "SlotPlan", "plan_slots", "step_entry"]
-
-
-class SlotOutcome(enum.StrEnum):
-    LOADED = "loaded"
-    FRESH = "fresh"  # its variable was not loaded: the slot keeps its initial value
-    SKIPPED = "skipped"  # its variable was loaded, but this slot could not be
-
-
-@dataclass(frozen=True, slots=True)
-class SlotEntry:
-    """What happened to one optimizer slot of one target variable."""
-
-    target: str  # the owner variable
-    slot: str
-    outcome: SlotOutcome
-    action: Action | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SlotPlan:
-    steps: tuple[Step, ...]
-    results: tuple[SlotEntry, ...]
-    step_entry: Step | None = None  # the optimizer's iteration counter, when carried
+__all__ = ["find_step_counter", "plan_slots"]
 
 
 def plan_slots(
@@ -73,7 +46,7 @@ def plan_slots(
                 reason=f"the checkpoint has no {t.slot!r} slot for {var.source!r}",
             ))
             continue
-        src = sorted(found, key=lambda s: s.key)[0]
+        src = min(found, key=lambda s: s.key)
         decided = _decide(t, src, var)
         if isinstance(decided, Step):
             out_steps.append(decided)
@@ -82,11 +55,11 @@ def plan_slots(
             results.append(SlotEntry(t.owner, t.slot, SlotOutcome.SKIPPED, reason=decided))
     counter = None
     if carry_step and iterations is not None and out_steps:
-        counter = _iteration_step(sources, *iterations)
+        counter = _counter_step(sources, *iterations)
     return SlotPlan(tuple(out_steps), tuple(results), counter)
 
 
-def step_entry(sources: Sequence[SourceEntry]) -> SourceEntry | None:
+def find_step_counter(sources: Sequence[SourceEntry]) -> SourceEntry | None:
     """The checkpoint optimizer's step counter (the innermost one under a loss-scale wrapper)."""
     found = [
         s for s in sources
@@ -96,36 +69,37 @@ def step_entry(sources: Sequence[SourceEntry]) -> SourceEntry | None:
     return max(found, key=lambda s: (s.name.count("/"), s.name)) if found else None
 
 
-def _iteration_step(sources: Sequence[SourceEntry], handle: str, dtype: str) -> Step | None:
-    src = step_entry(sources)
+def _counter_step(sources: Sequence[SourceEntry], handle: str, dtype: str) -> Step | None:
+    src = find_step_counter(sources)
     if src is None or not (src.dtype == dtype or src.dtype.startswith("int") and dtype.startswith("int")):
         return None
     action = Action.COPY if src.dtype == dtype else Action.CAST
-    return Step(handle, src.name, src.key, action, (), (), dtype, src.dtype, Strategy.NAME)
+    return Step(target=handle, source=src.name, key=src.key, action=action, shape=(), source_shape=(),
+                dtype=dtype, source_dtype=src.dtype, strategy=Strategy.NAME)
 
 
 def _decide(t: TargetSlot, src: SourceEntry, var: Step) -> Step | str:
-    if not (src.dtype == t.dtype or (src.dtype, t.dtype) in SAFE_CASTS):
+    action = cast_action(src.dtype, t.dtype)
+    if action is None:
         return f"dtype_mismatch: checkpoint slot {src.dtype} != optimizer slot {t.dtype}"
-    action = Action.COPY if src.dtype == t.dtype else Action.CAST
-    if var.action is Action.VOCAB and _follows_rows(t.shape, src.shape, var):
-        return dataclasses.replace(
-            Step(t.handle, src.name, src.key, Action.VOCAB, t.shape, src.shape, t.dtype, src.dtype,
-                 var.strategy, var.by_structure, var.rule),
-            vocab=var.vocab, axis=var.axis,
-        )
-    if src.shape != t.shape:
+    remap = None
+    if var.remap is not None and _follows_rows(t.shape, src.shape, var):
+        action, remap = Action.VOCAB, var.remap
+    elif src.shape != t.shape:
         if var.action is not Action.OVERLAP or len(src.shape) != len(t.shape):
             return f"shape_mismatch: checkpoint slot {src.shape} != optimizer slot {t.shape}"
         action = Action.OVERLAP
-    return Step(t.handle, src.name, src.key, action, t.shape, src.shape, t.dtype, src.dtype,
-                var.strategy, var.by_structure, var.rule)
+    return Step(target=t.handle, source=src.name, key=src.key, action=action, shape=t.shape,
+                source_shape=src.shape, dtype=t.dtype, source_dtype=src.dtype, strategy=var.strategy,
+                by_structure=var.by_structure, rule=var.rule, remap=remap,
+                detail=var.detail if remap is not None else "", rows=var.rows if remap is not None else ())
 
 
 def _follows_rows(shape: tuple[int, ...], source_shape: tuple[int, ...], var: Step) -> bool:
     """Is this slot laid out along the variable's remapped axis? Moments have the variable's
     shape; Adafactor's row factor has it without the last axis."""
-    axis = var.axis
+    assert var.remap is not None
+    axis = var.remap.axis
     if len(shape) == len(var.shape) and len(source_shape) == len(var.source_shape):
         same = shape == var.shape and source_shape == var.source_shape
         return same or (shape[axis] == var.shape[axis] and source_shape[axis] == var.source_shape[axis])

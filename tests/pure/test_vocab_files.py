@@ -16,10 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warmstart import vocab_files
 from warmstart.errors import VocabError
-from warmstart.vocab import load_tokens, row_map
-from warmstart.vocab_files import file_row_map
+from warmstart.remap import load_tokens, row_map, vocab_files
+from warmstart.remap.vocab_files import file_row_map
 
 OOV = [(0, 0), (2, 0), (0, 3), (1, 1), (3, 2), (2, 5)]
 

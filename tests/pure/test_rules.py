@@ -10,7 +10,7 @@ import re
 import pytest
 
 from warmstart.errors import RuleError, WarmStartError
-from warmstart.rules import OnMismatch, Rules, compile_rules
+from warmstart.rules import Exclusion, OnMismatch, Rules, compile_rules
 
 # --- bad regexes name the rule and the pattern ---------------------------------------------
 
@@ -82,31 +82,31 @@ def test_patterns_accept_any_iterable_and_compiled_patterns():
 def test_include_none_includes_everything():
     rules = compile_rules()
     assert rules.include is None
-    assert rules.included("anything/at/all") == (True, None)
+    assert rules.exclusion("anything/at/all") is None
 
 
 def test_include_is_fullmatch():
     rules = compile_rules(include=["tower/.*"])
-    assert rules.included("tower/t0/kernel") == (True, None)
-    assert rules.included("x/tower/t0/kernel") == (False, "include")
+    assert rules.exclusion("tower/t0/kernel") is None
+    assert rules.exclusion("x/tower/t0/kernel") == Exclusion(None)
     rules = compile_rules(include=["tower"])
-    assert rules.included("tower/t0/kernel") == (False, "include")
+    assert rules.exclusion("tower/t0/kernel") == Exclusion(None)
 
 
 def test_empty_include_includes_nothing():
-    assert compile_rules(include=[]).included("a") == (False, "include")
+    assert compile_rules(include=[]).exclusion("a") == Exclusion(None)
 
 
 def test_exclude_reports_the_deciding_pattern():
     rules = compile_rules(exclude=["head/.*", "emb/.*", "emb/embeddings"])
-    assert rules.included("emb/embeddings") == (False, "emb/.*")
-    assert rules.included("tower/kernel") == (True, None)
+    assert rules.exclusion("emb/embeddings") == Exclusion("emb/.*")
+    assert rules.exclusion("tower/kernel") is None
 
 
 def test_exclude_wins_over_include():
     rules = compile_rules(include=["head/.*"], exclude=["head/bias"])
-    assert rules.included("head/kernel") == (True, None)
-    assert rules.included("head/bias") == (False, "head/bias")
+    assert rules.exclusion("head/kernel") is None
+    assert rules.exclusion("head/bias") == Exclusion("head/bias")
 
 
 # --- rename ---------------------------------------------------------------------------------
@@ -279,3 +279,10 @@ def test_rules_are_frozen_and_compiled_once():
 def test_compile_rules_is_keyword_only():
     with pytest.raises(TypeError):
         compile_rules(["a"])  # type: ignore[misc]
+
+
+def test_an_exclude_pattern_spelled_like_a_sentinel_is_just_a_pattern():
+    rules = compile_rules(exclude=["include"])
+    assert rules.exclusion("include") == Exclusion("include")
+    assert Exclusion("include").detail == "exclude 'include'"
+    assert Exclusion(None).detail == "not matched by any include pattern"

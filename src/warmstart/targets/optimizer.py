@@ -8,19 +8,20 @@ their lists through ``_index_dict``; legacy ones answer ``get_slot``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from .entries import TargetSlot
-from .errors import OptimizerError
-from .names import NOT_SLOT_LISTS, slot_name
-from .targets import dtype_of, shape_of
+from ..entries import TargetSlot
+from ..errors import OptimizerError
+from ..names import NOT_SLOT_LISTS, slot_name
+from .variables import dtype_of, shape_of
 
-__all__ = ["OptimizerError", "OptimizerTarget", "walk_optimizer"]
+__all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "walk_optimizer"]
 
 ITERATIONS = "optimizer/iterations"
 
@@ -29,22 +30,67 @@ ITERATIONS = "optimizer/iterations"
 class OptimizerTarget:
     slots: tuple[TargetSlot, ...]
     variables: Mapping[str, Any]  # handle -> slot variable (and ITERATIONS -> the counter)
-    built_now: bool
     name: str
 
 
-def walk_optimizer(optimizer: Any, variables: Mapping[str, Any], build_on: Sequence[Any]) -> OptimizerTarget:
-    """Find the slots of ``optimizer`` for the target ``variables`` (name -> variable).
-
-    An unbuilt Keras 3 optimizer is built on ``build_on`` (the model's trainable variables)
-    first, as ``fit`` would.
-    """
+@contextmanager
+def provisionally_built(optimizer: Any, build_on: Sequence[Any]) -> Iterator[bool]:
+    """Build an unbuilt Keras 3 optimizer on ``build_on`` (as ``fit`` would), so that its slots
+    can be planned; if the block raises, undo the build, so that a failed warm start leaves the
+    optimizer as it was. Yields whether it built."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or optimizer.built:
+        yield False
+        return
     inner = getattr(optimizer, "inner_optimizer", optimizer)
-    built_now = False
+    saved = [_state(o) for o in dict.fromkeys((optimizer, inner))]
+    optimizer.build(list(build_on))
+    try:
+        yield True
+    except BaseException:
+        for state in saved:
+            _restore(*state)
+        raise
+
+
+_Saved = tuple[Any, dict[str, Any], list[tuple[Any, dict[str, Any], list[Any]]], dict[str, dict[Any, Any]]]
+
+
+def _state(obj: Any) -> _Saved:
+    """An object's attributes, with the contents of its lists and dicts: Keras tracks variables
+    by appending to lists it also holds elsewhere, so those are restored in place. A
+    ``ListWrapper`` (TF's tracked list) keeps its items in ``_storage`` and flags any mutation
+    that is not an append; both are saved, so the restore is not a mutation it sees."""
+    attrs = dict(vars(obj))
+    lists = [(v, dict(getattr(v, "__dict__", {})), list(_storage(v))) for v in attrs.values() if isinstance(v, list)]
+    dicts = {k: dict(v) for k, v in attrs.items() if isinstance(v, dict)}
+    return obj, attrs, lists, dicts
+
+
+def _storage(items: list[Any]) -> list[Any]:
+    inner = getattr(items, "_storage", None)
+    return inner if isinstance(inner, list) else items
+
+
+def _restore(obj: Any, attrs: dict[str, Any], lists: list[tuple[Any, dict[str, Any], list[Any]]],
+             dicts: dict[str, dict[Any, Any]]) -> None:
+    current = vars(obj)
+    for k in [k for k in current if k not in attrs]:
+        del current[k]
+    current.update(attrs)
+    for wrapper, wrapper_attrs, items in lists:
+        if hasattr(wrapper, "__dict__"):
+            vars(wrapper).clear()
+            vars(wrapper).update(wrapper_attrs)
+        list.__setitem__(_storage(wrapper), slice(None), items)  # not the wrapper's own __setitem__
+    for k, entries in dicts.items():
+        attrs[k].clear()
+        attrs[k].update(entries)
+
+
+def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTarget:
+    """Find the slots of a built ``optimizer`` for the target ``variables`` (name -> variable)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        if not optimizer.built:
-            optimizer.build(list(build_on))
-            built_now = True
         owners = _owners_keras(inner, variables)
     elif hasattr(inner, "_index_dict") and hasattr(inner, "_var_key"):
         owners = _owners_tf_keras(inner, variables)
@@ -64,7 +110,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any], build_on: Seque
             slots.append(TargetSlot(owner, slot_name(list_name), shape_of(slot_var), dtype_of(slot_var), handle))
             handles[handle] = slot_var
     handles[ITERATIONS] = optimizer.iterations
-    return OptimizerTarget(tuple(slots), handles, built_now, getattr(optimizer, "name", type(optimizer).__name__))
+    return OptimizerTarget(tuple(slots), handles, getattr(optimizer, "name", type(optimizer).__name__))
 
 
 def _owners_keras(inner: Any, variables: Mapping[str, Any]) -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""``Vocab``: how an embedding table's rows follow their tokens into a new vocabulary.
+"""``Vocab``: the rule that an embedding table's rows follow their tokens into a new
+vocabulary, and reading the tokens (files, sequences, lookup layers).
 
 Pure Python (numpy only). Vocabularies come from files (one token a line, as TF and
 tf.Transform write them), token sequences, or Keras ``StringLookup``/``IntegerLookup``
@@ -8,7 +9,6 @@ is the table row).
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VocabError
+from ..errors import VocabError
 
-__all__ = ["RowMap", "Vocab", "load_tokens", "read_vocab_file", "row_map"]
+__all__ = ["Initializer", "Vocab", "VocabSource", "load_tokens", "read_vocab_file"]
 
 VocabSource = str | os.PathLike[str] | Sequence[Any] | Any
 Initializer = Callable[[tuple[int, ...], str], Any]
@@ -51,39 +51,6 @@ class Vocab:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise VocabError(f"Vocab {name} must be a non-negative int, not {value!r}.")
-
-
-@dataclass(frozen=True)
-class RowMap:
-    """Which old row goes to which new row, and the counts the report shows."""
-
-    new_rows: np.ndarray = field(repr=False)  # int64, positions in the new table
-    old_rows: np.ndarray = field(repr=False)  # int64, the matching checkpoint positions
-    new_size: int  # tokens + OOV buckets of the new table
-    old_size: int
-    new_tokens: int
-    old_tokens: int
-
-    @property
-    def carried(self) -> int:
-        return int(self.new_rows.size)
-
-    @property
-    def fresh(self) -> int:
-        return self.new_size - self.carried
-
-    @property
-    def dropped(self) -> int:
-        return self.old_size - self.carried
-
-    @property
-    def fresh_rows(self) -> np.ndarray:
-        mask = np.ones(self.new_size, bool)
-        mask[self.new_rows] = False
-        return np.flatnonzero(mask)
-
-    def describe(self) -> str:
-        return f"{self.carried} rows carried, {self.fresh} new, {self.dropped} old dropped"
 
 
 def read_vocab_file(path: str | os.PathLike[str], *, frequency: bool = False) -> list[str]:
@@ -124,7 +91,7 @@ def load_tokens(source: VocabSource, *, label: str) -> list[str]:
         oov = getattr(source, "oov_token", None)
         special = {_token(oov)} if oov is not None else set()
         tokens = _number_repeats(tokens, special)
-    elif isinstance(source, Sequence) or isinstance(source, np.ndarray):
+    elif isinstance(source, (Sequence, np.ndarray)):
         tokens = [_token(t) for t in source]
         where = "the token sequence"
     else:
@@ -165,25 +132,3 @@ def _number_repeats(tokens: list[str], special: set[str]) -> list[str]:
             t = f"{t}\x00{k}" if k else t
         out.append(t)
     return out
-
-
-def row_map(old: Sequence[str], new: Sequence[str], *, num_oov_buckets: int = 0,
-            old_num_oov_buckets: int = 0) -> RowMap:
-    """Pair every new position with the old position of the same token."""
-    # dict and map run in C: about 10x faster than a Python loop over millions of tokens
-    index = dict(zip(old, range(len(old))))
-    found = np.fromiter(map(index.get, new, itertools.repeat(-1)), dtype=np.int64, count=len(new))
-    new_rows = np.flatnonzero(found >= 0)
-    old_rows = found[new_rows]
-    carried_oov = min(num_oov_buckets, old_num_oov_buckets)
-    if carried_oov:
-        new_rows = np.concatenate([new_rows, len(new) + np.arange(carried_oov)])
-        old_rows = np.concatenate([old_rows, len(old) + np.arange(carried_oov)])
-    return RowMap(
-        new_rows=new_rows.astype(np.int64, copy=False),
-        old_rows=old_rows.astype(np.int64, copy=False),
-        new_size=len(new) + num_oov_buckets,
-        old_size=len(old) + old_num_oov_buckets,
-        new_tokens=len(new),
-        old_tokens=len(old),
-    )

@@ -1,5 +1,5 @@
 """The live side: walk a built Keras model, ``tf.Module`` or mapping of variables into
-:class:`~warmstart.entries.TargetEntry` values, and write into its variables.
+:class:`~warmstart.entries.TargetEntry` values. Reads only; :mod:`warmstart.apply` writes.
 
 Target names: a Keras variable's ``path`` without the model's own name
 (``tower/t0/kernel``); any other variable's attribute path (``sub/v``, ``lst/0``); a
@@ -16,17 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from .entries import TargetEntry
-from .errors import TargetNotBuiltError, UnsupportedTargetError
-from .names import OPTIMIZER_EDGES, structural_name
+from ..entries import TargetEntry
+from ..errors import TargetNotBuiltError, UnsupportedTargetError
+from ..names import MAX_PATHS, OPTIMIZER_EDGES, structural_name
+from .variables import dtype_of, is_variable, shape_of
 
-__all__ = ["Target", "TargetNotBuiltError", "dtype_of", "shape_of", "walk_target", "write_block", "write_full",
-           "write_region", "write_rows"]
-
-_MAX_PATHS = 8
+__all__ = ["Target", "walk_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,7 @@ def walk_target(target: Any) -> Target:
 def _from_mapping(target: Mapping[str, Any]) -> Target:
     entries, variables = [], {}
     for name, v in target.items():
-        if not isinstance(name, str) or not _is_variable(v):
+        if not isinstance(name, str) or not is_variable(v):
             raise UnsupportedTargetError(
                 f"a mapping target must map str to tf.Variable or keras.Variable; "
                 f"{name!r} maps to {type(v).__name__}."
@@ -139,12 +136,12 @@ def _walk(root: Any) -> list[tuple[Any, list[str]]]:
             if local in OPTIMIZER_EDGES or _is_optimizer(child) or id(child) in on_path:
                 continue
             child_path = f"{path}/{local}" if path else local
-            if _is_variable(child):
+            if is_variable(child):
                 paths = found.setdefault(id(child), (child, []))[1]
-                if len(paths) < _MAX_PATHS:
+                if len(paths) < MAX_PATHS:
                     paths.append(child_path)
                 continue
-            if expanded.get(id(child), 0) >= _MAX_PATHS:
+            if expanded.get(id(child), 0) >= MAX_PATHS:
                 continue
             expanded[id(child)] = expanded.get(id(child), 0) + 1
             queue.append((child, child_path, on_path | {id(child)}))
@@ -156,10 +153,6 @@ def _children(obj: Any) -> Mapping[str, Any]:
         return tf.train.TrackableView.children(obj)
     except (AttributeError, TypeError):
         return {}
-
-
-def _is_variable(obj: Any) -> bool:
-    return isinstance(obj, (keras.Variable, tf.Variable))
 
 
 def _is_optimizer(obj: Any) -> bool:
@@ -190,72 +183,3 @@ def _auto_named_layers(model: Any) -> dict[str, str]:
         if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
             out[name] = base
     return out
-
-
-def shape_of(v: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in v.shape)
-
-
-def dtype_of(v: Any) -> str:
-    """A variable's dtype name: Keras variables give a string, TF ones a ``tf.DType``."""
-    d = v.dtype
-    return d if isinstance(d, str) else d.name
-
-
-def _tf_variable(v: Any) -> Any:
-    """The TF variable behind a Keras variable (its ``value`` outside autocast)."""
-    if isinstance(v, keras.Variable):
-        inner = v.value
-        return inner if isinstance(inner, tf.Variable) else v
-    return v
-
-
-def write_full(v: Any, value: tf.Tensor) -> None:
-    """Assign a whole value (same shape and dtype). An eager tensor is handed over, not copied."""
-    _tf_variable(v).assign(value, read_value=False)
-
-
-def write_block(v: Any, block: tf.Tensor) -> None:
-    """Write ``block`` into the leading corner ``[0:b0, 0:b1, ...]`` of ``v``, in place
-    (``v[i:j].assign`` would copy the whole variable); see :func:`write_region`."""
-    tv = _tf_variable(v)
-    if len(block.shape) == 0 or tuple(block.shape) == tuple(tv.shape):
-        tv.assign(block, read_value=False)
-        return
-    write_region(v, (0,) * len(block.shape), block)
-
-
-def write_rows(v: Any, rows: Any, values: tf.Tensor, *, axis: int = 0) -> None:
-    """Write ``values`` into rows (``axis=0``) or columns (``axis=1``) ``rows`` of ``v``.
-
-    Whole rows on axis 0 go through ``scatter_update``, in place and on every replica;
-    anything else (columns, or rows narrower than the variable) patches a copy.
-    """
-    tv = _tf_variable(v)
-    full = list(tv.shape)
-    full[axis] = len(rows)
-    if axis == 0 and tuple(values.shape) == tuple(full):
-        # ResourceScatterUpdate copies rows in place at about memory speed (~5 GB/s here);
-        # ResourceStridedSliceAssign is 3-5x slower on the same rows.
-        tv.scatter_update(tf.IndexedSlices(values, tf.constant(rows, tf.int64)))
-        return
-    current = np.array(tv.numpy())
-    index: list[Any] = [slice(0, d) for d in values.shape]
-    index[axis] = np.asarray(rows)
-    current[tuple(index)] = values.numpy()
-    tv.assign(current)
-
-
-def write_region(v: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
-    """Write ``values`` at offset ``begin`` (a box inside ``v``), in place for plain
-    variables; distributed ones get a patched whole assign so every replica is written."""
-    tv = _tf_variable(v)
-    end = [b + d for b, d in zip(begin, values.shape, strict=True)]
-    if type(tv).__name__ in ("ResourceVariable", "UninitializedVariable"):
-        tf.raw_ops.ResourceStridedSliceAssign(
-            ref=tv.handle, begin=list(begin), end=end, strides=[1] * len(begin), value=values
-        )
-        return
-    current = np.array(tv.numpy())
-    current[tuple(slice(b, e) for b, e in zip(begin, end, strict=True))] = values.numpy()
-    tv.assign(current)

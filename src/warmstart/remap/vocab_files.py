@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VocabError
-from .vocab import RowMap, load_tokens, row_map
+from ..errors import VocabError
+from .rows import RowMap, row_map
+from .vocab import load_tokens
 
 __all__ = ["file_row_map"]
 

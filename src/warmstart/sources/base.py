@@ -1,0 +1,57 @@
+"""The reader contract: what :mod:`warmstart.apply` asks of any checkpoint format.
+
+A source is opened once (:func:`warmstart.sources.open_source`), planned against through its
+``entries``, read through the methods below, and closed. ``apply`` never asks which format
+it is: TF2 checkpoints, Keras files and TF1 checkpoints are all one of these.
+
+Reads come in two kinds:
+
+* **whole tensors**, verified before they are returned (``read``): what fits the memory budget;
+* **row ranges** of large tensors, for streaming (``streamable``, ``verify``, ``read_rows``):
+  ``verify`` checks a tensor's bytes with bounded memory; ``read_rows`` then yields row ranges
+  of it straight from the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..entries import SourceEntry
+from .locate import Location
+
+__all__ = ["Source"]
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An opened checkpoint."""
+
+    location: Location
+    """Where it is: the path its reader opened, its format, its files."""
+    entries: tuple[SourceEntry, ...]
+    """Every entry, under the names rules refer to."""
+
+    def read(self, keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[Any]:
+        """The whole tensors of ``keys``, verified (checksums, sizes), as tensors of the stored
+        dtype. ``labels`` names keys in errors. Raises ``CheckpointReadError`` naming every
+        key that cannot be read."""
+        ...
+
+    def streamable(self, key: str) -> bool:
+        """Can ``key`` be verified and read by row ranges (a dense tensor of rank >= 1)?"""
+        ...
+
+    def verify(self, key: str, *, chunk_bytes: int) -> None:
+        """Check ``key``'s bytes, reading at most ``chunk_bytes`` at a time. Raises
+        ``CheckpointReadError``."""
+        ...
+
+    def read_rows(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[Any]:
+        """Rows ``[start, stop)`` of ``key`` for each range, in order, as tensors. A yielded
+        tensor may be reused for a later range: use it before asking for the next."""
+        ...
+
+    def close(self) -> None:
+        """Release the files. Reading after ``close`` is an error."""
+        ...
