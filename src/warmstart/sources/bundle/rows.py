@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
+from typing import Self
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class _DataFile:
             os.close(self.fd)
             raise self.truncated(length)
 
-    def __enter__(self) -> _DataFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
