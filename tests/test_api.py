@@ -300,10 +300,16 @@ def test_streaming_mode_gives_the_same_result(trained):
 
 
 def test_training_continues_after_warm_start(trained):
-    _, run = trained
+    old, run = trained
     new = mlp(widths=(12, 3), seed=17)
     ws.warm_start(new, run, on_mismatch="overlap")
-    train(new, steps=1)
+    kernel = new.get_layer("d1").kernel
+    np.testing.assert_array_equal(kernel.numpy()[:, :8], old.get_layer("d1").kernel.numpy())
+    before = [v.numpy().copy() for v in new.trainable_variables]
+    history = train(new, steps=2).history["loss"]
+    assert all(np.isfinite(history))
+    moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before, new.trainable_variables, strict=True)]
+    assert all(moved), "every trainable variable takes gradient steps after the warm start"
 
 
 @pytest.mark.parametrize(
