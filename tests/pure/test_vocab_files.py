@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warmstart.errors import VocabError
-from warmstart.remap import load_tokens, row_map, vocab_files
+from warmstart.remap import load_tokens, row_map, token_file, vocab_files
+from warmstart.remap.token_file import TokenFile
 from warmstart.remap.vocab_files import file_row_map
 
 OOV = [(0, 0), (2, 0), (0, 3), (1, 1), (3, 2), (2, 5)]
@@ -83,7 +84,8 @@ steps = st.fixed_dictionaries({
 
 
 def small_steps(sizes):
-    patches = [mock.patch.object(vocab_files, name, size) for name, size in sizes.items()]
+    patches = [mock.patch.object(token_file if name in ("_SCAN_CHUNK", "_UTF8_CHUNK") else vocab_files, name, size)
+               for name, size in sizes.items()]
     stack = contextlib.ExitStack()
     for p in patches:
         stack.enter_context(p)
@@ -252,7 +254,7 @@ def test_hash_is_a_function_of_the_bytes_and_tells_them_apart(tmp_path):
     tokens = list(dict.fromkeys(tokens))
     a = write(tmp_path / "a", tokens)
     b = write(tmp_path / "b", ["pad" * 7, *tokens[::-1]], newline="\r\n")
-    fa, fb = vocab_files._File.read(a, "v"), vocab_files._File.read(b, "v")
+    fa, fb = TokenFile.read(a, "v"), TokenFile.read(b, "v")
     ha = vocab_files._token_hashes(fa, 0, fa.n)
     hb = vocab_files._token_hashes(fb, 1, fb.n)[::-1]
     assert ha.tolist() == hb.tolist()
