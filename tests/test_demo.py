@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from warmstart.cli.demo_data import (
+from warmstart.demo.data import (
     DataError,
     World,
     generate,
@@ -22,15 +22,15 @@ from warmstart.cli.demo_data import (
     weekday,
     write_movielens,
 )
-from warmstart.cli.demo_features import Pipeline, Vocabulary, frequency_order
-from warmstart.cli.demo_results import Comparison
-from warmstart.cli.demo_train import Curve, auc, log_loss
+from warmstart.demo.features import Pipeline, Vocabulary, frequency_order
+from warmstart.demo.results import Comparison
+from warmstart.demo.train import Curve, auc, log_loss
 
 SMALL = World(users=50, items=80, interactions=4000)
 
 # The tiny story the end-to-end tests run: about 8 s on 2 cores. Day 1 makes one pass over
 # its logs (528 steps); each day-2 run takes 150 steps, evaluated every 25.
-TINY = dict(users=150, items=150, interactions=150_000, steps=150, every=25)
+TINY = {"users": 150, "items": 150, "interactions": 150_000, "steps": 150, "every": 25}
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_weekday_and_hour_of_utc_timestamps():
 
 
 def test_movielens_round_trip(tmp_path):
-    day1, day2 = generate(SMALL, seed=0)
+    _, day2 = generate(SMALL, seed=0)
     path = write_movielens(day2, tmp_path / "ratings.csv")
     assert path.read_text().splitlines()[0] == "userId,movieId,rating,timestamp"
     logs = read_movielens(path)
@@ -178,7 +178,7 @@ def test_comparison_numbers():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     out = tmp_path_factory.mktemp("demo")
     text = io.StringIO()
@@ -260,7 +260,7 @@ def test_demo_warm_start_pays(tiny):
 
 
 def test_demo_is_deterministic(tiny, tmp_path):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     _, first, _ = tiny
     again = run_demo(tmp_path, DemoConfig(seed=0, **TINY), console=Console(file=io.StringIO()), quiet=True)
@@ -270,7 +270,7 @@ def test_demo_is_deterministic(tiny, tmp_path):
 
 
 def test_demo_runs_on_a_movielens_file(tmp_path):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     day1, day2 = generate(World(users=80, items=80, interactions=20_000), seed=4)
     ratings = write_movielens(day1, tmp_path / "ratings.csv")
@@ -286,8 +286,8 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
 
 def test_demo_help_states_the_defaults_it_runs_with():
     """main.py spells the defaults out (importing the demo would import TensorFlow for --help)."""
-    from warmstart.cli.demo import DemoConfig
     from warmstart.cli.main import build_parser
+    from warmstart.demo import DemoConfig
 
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]
     helps = {a.dest: a.help for a in demo._actions}

@@ -267,8 +267,7 @@ def cmd_plan(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSta
 
 
 def cmd_demo(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
-    from .demo import DemoConfig, run_demo
-    from .demo_data import DataError
+    from warmstart.demo import DataError, DemoConfig, run_demo
 
     sizes = {k: getattr(args, k) for k in ("users", "items", "interactions") if getattr(args, k) is not None}
     if args.data is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo_results import Comparison
+from .results import Comparison
 
 __all__ = ["plot"]
 

@@ -15,8 +15,8 @@ from rich.table import Table
 
 import warmstart as ws
 
-from .demo_results import Comparison
-from .demo_timing import RestoreAttempt, Timing
+from .results import Comparison
+from .timing import RestoreAttempt, Timing
 
 __all__ = ["Carried", "call_text", "carried", "curve_table", "summary_lines"]
 
@@ -108,8 +108,8 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
     c = carried(report)
     s, w, f = comparison.curves
     targets = len(report.loaded) + len(report.skipped) + len(report.missing)
-    lines = [f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} "
-             f"optimizer slots, {_mb(report.nbytes)}."]
+    lines = [(f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} "
+              f"optimizer slots, {_mb(report.nbytes)}.")]
     for action, names in sorted(c.by_action.items()):
         lines.append(f"  {action:8} {', '.join(names)}")
     for table, detail in c.vocab_detail.items():

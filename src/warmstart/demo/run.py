@@ -1,11 +1,10 @@
-"""``warmstart demo``: an evolving recommender retrained, and the evidence that a warm start pays.
+"""The demo's story, :func:`run_demo`: the job of the people this tool is for, end to end.
 
-The story of the people this tool is for, end to end:
 
-1. Day 1: a Keras ranking model (:mod:`.demo_model`) trained with Adam on a run of logs and
+1. Day 1: a Keras ranking model (:mod:`.model`) trained with Adam on a run of logs and
    checkpointed by ``tf.train.CheckpointManager``, model and optimizer, as a training job does.
 2. Day 2: new logs (new items, gone items, the item vocabulary re-sorted and written to
-   files by the pipeline, :mod:`.demo_features`), and a changed model.
+   files by the pipeline, :mod:`.features`), and a changed model.
 3. ``ws.warm_start`` with the rules for that change: a vocabulary remap of the item table
    (its Adam slots follow), overlap for the wider layer, a rename for the head, the new
    embedding expected missing under ``strict=True``. The report.
@@ -34,11 +33,10 @@ from rich.console import Console
 
 import warmstart as ws
 
-from . import demo_text
-from .demo_console import Voice, bytes_bar, step_bar
-from .demo_data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
-from .demo_features import Features, Pipeline, Vocabulary, frequency_order
-from .demo_model import (
+from .console import Voice, bytes_bar, step_bar
+from .data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
+from .features import Features, Pipeline, Vocabulary, frequency_order
+from .model import (
     EXPECT_MISSING,
     ITEM_TABLE,
     ON_MISMATCH,
@@ -49,10 +47,11 @@ from .demo_model import (
     ranker,
     zero_new_inputs,
 )
-from .demo_plot import plot
-from .demo_results import Comparison
-from .demo_timing import RestoreAttempt, Timing, time_both, try_restore
-from .demo_train import Curve, evaluate, train
+from .plot import plot
+from .results import Comparison
+from .text import call_text, curve_table, summary_lines
+from .timing import RestoreAttempt, Timing, time_both, try_restore
+from .train import Curve, evaluate, train
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -254,7 +253,7 @@ def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[
     """The warm start of the weights + optimizer run, with its report."""
     days = day2.days
     voice.say("3. Warm start:")
-    voice.say(demo_text.call_text(
+    voice.say(call_text(
         str(day2.checkpoints), str(days.pipe1.items.path), str(days.pipe2.items.path), rename=RENAME,
         on_mismatch=ON_MISMATCH, expect_missing=EXPECT_MISSING, table=ITEM_TABLE), fold=False)
     voice.say()
@@ -294,7 +293,7 @@ def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:
     comparison = Comparison(runs[RUNS[0]], runs[RUNS[1]], runs[RUNS[2]], window=config.window)
     if not voice.quiet:
         voice.say()
-        demo_text.curve_table(comparison, voice.console)
+        curve_table(comparison, voice.console)
     return comparison
 
 
@@ -315,5 +314,5 @@ def _time(day2: Day2, prefix: str) -> Timing:
 
 def _summary(voice: Voice, **numbers: Any) -> None:
     voice.always("Summary" if voice.quiet else "\nSummary")
-    for line in demo_text.summary_lines(**numbers):
+    for line in summary_lines(**numbers):
         voice.always(line)
