@@ -6,11 +6,15 @@ from __future__ import annotations
 import io
 import json
 import struct
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from rich.console import Console
 
+import warmstart as ws
+from warmstart.demo.call import call_text
 from warmstart.demo.data import (
     DataError,
     World,
@@ -173,6 +177,33 @@ def test_comparison_numbers():
     assert never.scratch_steps_to_warm_start("loss") is None and never.early_steps == 20
 
 
+# --- the warm-start call as printed ------------------------------------------------------------
+
+
+def test_call_text_is_the_call_it_shows():
+    """The printed call, run as Python, makes the call it was written from."""
+    model, optimizer = object(), object()
+
+    def on_bytes(done, total):
+        pass
+
+    kwargs = {"vocab": {"item_emb/embeddings": ws.Vocab("/runs/v1/vocab/items_day1.txt", "/runs/v2/items.txt",
+                                                        num_oov_buckets=1, old_num_oov_buckets=1)},
+              "on_mismatch": {"tower_.*": "overlap", "head/.*": ws.OnMismatch.SKIP},
+              "rename": [(r"click/(.*)", r"head/\1")], "optimizer": optimizer, "strict": True,
+              "expect_missing": [r"hour_emb/.*"], "include": ("a",), "progress": on_bytes, "dry_run": None,
+              "note": 'it\'s "quoted"', "path": Path("/runs/v1")}
+    text = call_text("report = ws.warm_start", (model, "/runs/v1"), kwargs, names={"model": model,
+                                                                                   "optimizer": optimizer})
+    calls = []
+    fake_ws = SimpleNamespace(warm_start=lambda *a, **k: calls.append((a, k)), Vocab=ws.Vocab,
+                              OnMismatch=ws.OnMismatch)
+    exec(text, {"ws": fake_ws, "model": model, "optimizer": optimizer, "on_bytes": on_bytes})  # noqa: S102  our own text
+    assert calls == [((model, "/runs/v1"), {**kwargs, "path": "/runs/v1"})]
+    assert r'rename=[("click/(.*)", r"head/\1")],' in text and "progress=on_bytes," in text
+    assert max(len(line) for line in text.splitlines()) <= 100  # the Vocab is broken over lines
+
+
 # --- the story, at a tiny size ----------------------------------------------------------------
 
 
@@ -218,6 +249,9 @@ def test_demo_report_shows_every_capability(tiny):
     assert sum(s["outcome"] == "loaded" for s in report["slots"]) == 18
     assert any("optimizer step carried" in n for n in report["notes"])
     assert "Loaded (9)" in text and "Optimizer slots (18 of 20 loaded)" in text
+    checkpoints = out / "checkpoints"
+    assert f'    report = ws.warm_start(\n        model, "{checkpoints}",' in text  # the call it made
+    assert '        expect_missing=["hour_emb/.*"],\n        progress=on_bytes,\n    )' in text
 
 
 def test_demo_shows_restore_cannot_load_the_changed_model(tiny):

@@ -33,6 +33,7 @@ from rich.console import Console
 
 import warmstart as ws
 
+from .call import call_text
 from .console import Voice, bytes_bar, step_bar
 from .data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
 from .features import Features, Pipeline, Vocabulary, frequency_order
@@ -49,7 +50,7 @@ from .model import (
 )
 from .plot import plot
 from .results import Comparison
-from .text import call_text, curve_table, summary_lines
+from .text import curve_table, summary_lines
 from .timing import RestoreAttempt, Timing, time_both, try_restore
 from .train import Curve, evaluate, train
 
@@ -217,17 +218,27 @@ class Day2:
             optimizer.build(model.trainable_variables)
         return model, optimizer
 
-    def warm_start(self, model: keras.Model, optimizer: Any = None, progress: Any = None) -> ws.Report:
-        return ws.warm_start(
-            model, self.checkpoints,
-            vocab={ITEM_TABLE: ws.Vocab(self.days.pipe1.items.path, self.days.pipe2.items.path,
-                                        num_oov_buckets=1, old_num_oov_buckets=1)},
-            on_mismatch=ON_MISMATCH,
-            rename=RENAME,
-            optimizer=optimizer,  # its Adam slots follow their variables, through the same remaps
-            strict=True, expect_missing=EXPECT_MISSING,
-            progress=progress,
-        )
+    @property
+    def source(self) -> str:
+        return str(self.checkpoints)
+
+    def warm_start_kwargs(self, optimizer: Any = None, progress: Any = None) -> dict[str, Any]:
+        """The rules for the day-2 change, as ``ws.warm_start``'s keyword arguments: the
+        demo prints its call from this same dict."""
+        items = self.days.pipe1.items, self.days.pipe2.items
+        return {
+            "vocab": {ITEM_TABLE: ws.Vocab(str(items[0].path), str(items[1].path), num_oov_buckets=1,
+                                           old_num_oov_buckets=1)},
+            "on_mismatch": ON_MISMATCH,
+            "rename": RENAME,
+            "optimizer": optimizer,  # its Adam slots follow their variables, through the same remaps
+            "strict": True,
+            "expect_missing": EXPECT_MISSING,
+            "progress": progress,
+        }
+
+    def warm_start(self, model: keras.Model, optimizer: Any = None) -> ws.Report:
+        return ws.warm_start(model, self.source, **self.warm_start_kwargs(optimizer))
 
 
 def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
@@ -252,14 +263,15 @@ def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
 def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[str, Any]]:
     """The warm start of the weights + optimizer run, with its report."""
     days = day2.days
-    voice.say("3. Warm start:")
-    voice.say(call_text(
-        str(day2.checkpoints), str(days.pipe1.items.path), str(days.pipe2.items.path), rename=RENAME,
-        on_mismatch=ON_MISMATCH, expect_missing=EXPECT_MISSING, table=ITEM_TABLE), fold=False)
-    voice.say()
     model, optimizer = day2.model()
-    with voice.bars() as bars:
-        report = day2.warm_start(model, optimizer, progress=bytes_bar(bars, "warm start"))
+    bars = voice.bars()
+    kwargs = day2.warm_start_kwargs(optimizer, progress=bytes_bar(bars, "warm start"))
+    voice.say("3. Warm start:")
+    voice.say(call_text("report = ws.warm_start", (model, day2.source), kwargs, indent=4,
+                        names={"model": model, "optimizer": optimizer}), fold=False)
+    voice.say()
+    with bars:
+        report = ws.warm_start(model, day2.source, **kwargs)
     if not voice.quiet:
         voice.console.print(report)
     random_loss, _ = evaluate(model, days.held2)

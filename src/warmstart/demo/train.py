@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from .features import Features
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["Curve", "auc", "evaluate", "log_loss", "train"]
 
