@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +35,9 @@ SMALL = World(users=50, items=80, interactions=4000)
 
 # The tiny story the end-to-end tests run: about 8 s on 2 cores. Day 1 makes one pass over
 # its logs (528 steps); each day-2 run takes 150 steps, evaluated every 25.
+# The smallest story that still runs every step: about 4 s.
+SMALLEST = ("--users", "60", "--items", "60", "--interactions", "20000", "--day1-steps", "60", "--steps", "20",
+            "--eval-every", "10")
 TINY = {"users": 150, "items": 150, "interactions": 150_000, "steps": 150, "every": 25}
 
 
@@ -316,6 +320,29 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {e["target"]: e["action"] for e in report["loaded"]}["item_emb/embeddings"] == "vocab"
     assert (tmp_path / "out" / "vocab" / "items_day1.txt").read_text().startswith("m")
+
+
+def test_demo_without_matplotlib_writes_all_but_the_plot(tmp_path, monkeypatch):
+    """Found out before the training, not after it: every file but curves.png, exit 0, and
+    the summary names what was left out and the fix."""
+    from warmstart.cli import ExitStatus, main
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # imports of it fail, as if not installed
+    out_dir = tmp_path / "demo"
+    out_dir.mkdir()
+    (out_dir / "curves.png").write_bytes(b"an earlier run's")
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["demo", "--out", str(out_dir), *SMALLEST], out, err)
+    assert status == ExitStatus.SUCCESS, err.getvalue()
+    lines = out.getvalue().splitlines()
+    fix = "Fix: pip install 'warmstart[demo]'"
+    note = f"Note: matplotlib is not installed: curves.png will be left out. {fix}"
+    assert lines.index(note) < min(i for i, line in enumerate(lines) if line.startswith("1. Day 1."))
+    assert lines[-2:] == [f"Left out curves.png: matplotlib is not installed. {fix}",
+                          f"Wrote report.json, curves.json to {out_dir}"]
+    assert (out_dir / "curves.json").is_file() and (out_dir / "report.json").is_file()
+    assert not (out_dir / "curves.png").exists()
 
 
 def test_demo_help_states_the_defaults_it_runs_with():

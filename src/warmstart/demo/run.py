@@ -48,7 +48,7 @@ from .model import (
     ranker,
     zero_new_inputs,
 )
-from .plot import plot
+from .plot import INSTALL_MATPLOTLIB, plot, plot_unavailable
 from .results import Comparison
 from .text import curve_table, summary_lines
 from .timing import RestoreAttempt, Timing, time_both, try_restore
@@ -82,11 +82,17 @@ class DemoConfig:
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console: Console | None = None,
              quiet: bool = False) -> dict[str, Any]:
     """Run the story; write ``report.json``, ``curves.json`` and ``curves.png`` into
-    ``out_dir`` (also ``checkpoints/`` and ``vocab/``). Returns what ``curves.json`` holds."""
+    ``out_dir`` (also ``checkpoints/`` and ``vocab/``). Returns what ``curves.json`` holds.
+
+    Without matplotlib, everything but ``curves.png`` is written, and the summary says so.
+    """
     voice = Voice(console or Console(), quiet)
     started = time.perf_counter()
+    no_plot = plot_unavailable()  # known now, not after the training
     voice.say(f"warmstart demo: a recommender retrained on new logs, warm-started vs from scratch "
               f"(seed {config.seed})\n")
+    if no_plot:
+        voice.say(f"Note: {no_plot}: curves.png will be left out. Fix: {INSTALL_MATPLOTLIB}\n")
     logs = _logs(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,13 +115,18 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
                                                   "overwritten": list(attempt.overwritten)}},
         "seconds": time.perf_counter() - started,
     }
-    files = [out / "report.json", out / "curves.json", out / "curves.png"]
+    files = [out / "report.json", out / "curves.json"]
     files[0].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     files[1].write_text(json.dumps(result, indent=2) + "\n")
-    plot(comparison, files[2],
-         title=f"Day-2 training from scratch vs warm-started ({days.source}; seed {config.seed})")
+    if no_plot:
+        (out / "curves.png").unlink(missing_ok=True)  # an earlier run's would not match curves.json
+    else:
+        files.append(plot(comparison, out / "curves.png",
+                          title=f"Day-2 training from scratch vs warm-started ({days.source}; seed {config.seed})"))
     _summary(voice, report=report, comparison=comparison, timing=timing, attempt=attempt, day1=day1,
              steps=config.steps)
+    if no_plot:
+        voice.always(f"Left out curves.png: {no_plot}. Fix: {INSTALL_MATPLOTLIB}")
     voice.always(f"Wrote {', '.join(f.name for f in files)} to {out}", fold=False)  # one line to copy
     return result
 
