@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes"]
+__all__ = ["EntryKind", "NameSource", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes", "shape_text"]
 
 Shape = tuple[int, ...]
 
@@ -76,6 +76,11 @@ def nbytes(dtype: str, shape: Shape) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def shape_text(shape: Shape) -> str:
+    """``(4, 8)``, ``(8,)`` and ``()``: Python's tuple spelling, which users know."""
+    return str(tuple(int(d) for d in shape))
 
 
 _ITEMSIZE = {

@@ -15,7 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from .entries import nbytes
+from .entries import nbytes, shape_text
 from .plan import Action, Plan, SkipReason, Strategy
 from .slots import SlotEntry, SlotOutcome, SlotPlan
 
@@ -120,7 +120,7 @@ def _renderables(report: Report) -> RenderResult:
         for col in ("target", "source", "action", "shape", "matched by"):
             t.add_column(col)
         for e in report.loaded:
-            shape = _shape(e.shape) if e.shape == e.source_shape else f"{_shape(e.source_shape)} -> {_shape(e.shape)}"
+            shape = shape_text(e.shape) if e.shape == e.source_shape else f"{shape_text(e.source_shape)} -> {shape_text(e.shape)}"
             how = str(e.strategy) + (f" {e.rule!r}" if e.rule else "")
             action = f"{e.action}: {e.detail}" if e.detail else str(e.action)
             t.add_row(e.target, "" if e.source == e.target else e.source, action, shape, how)
@@ -175,10 +175,6 @@ def _row_counts(step) -> tuple[tuple[str, int], ...]:
         return ()
     rows = step.vocab[1]
     return (("carried", rows.carried), ("new", rows.fresh), ("dropped", rows.dropped))
-
-
-def _shape(s: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
 
 
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),

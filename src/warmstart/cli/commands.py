@@ -23,9 +23,9 @@ __all__ = ["cmd_demo", "cmd_inspect", "cmd_plan", "mismatch_policy"]
 def cmd_inspect(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
     import warmstart as ws
     located = ws.locate(args.source)
-    order = {"variable": 0, "slot": 1, "other": 2}
-    entries = sorted(ws.inspect_checkpoint(args.source), key=lambda e: order.get(str(e.kind), 3))  # stable: checkpoint order kept
-    shown = [e for e in entries if args.all or str(e.kind) != "other"]
+    order = list(ws.EntryKind)  # variables, slots, other
+    entries = sorted(ws.inspect_checkpoint(args.source), key=lambda e: order.index(e.kind))  # stable: checkpoint order kept
+    shown = [e for e in entries if args.all or e.kind is not ws.EntryKind.OTHER]
     if args.json:
         render.write_json(out, [render.entry_dict(e) for e in shown])
     else:
