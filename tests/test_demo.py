@@ -211,6 +211,8 @@ def test_call_text_is_the_call_it_shows():
 # --- the story, at a tiny size ----------------------------------------------------------------
 
 
+# Every test of the tiny story is slow: the first to run pays for it (7 s), and any one of
+# them run alone does.
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from warmstart.demo import DemoConfig, run_demo
@@ -221,6 +223,7 @@ def tiny(tmp_path_factory):
     return out, result, text.getvalue()
 
 
+@pytest.mark.slow
 def test_demo_writes_report_curves_and_plot(tiny):
     out, result, text = tiny
     assert json.loads((out / "curves.json").read_text()) == json.loads(json.dumps(result))
@@ -232,6 +235,7 @@ def test_demo_writes_report_curves_and_plot(tiny):
     assert text.rstrip().splitlines()[-1] == f"Wrote report.json, curves.json, curves.png to {out}"
 
 
+@pytest.mark.slow
 def test_demo_report_shows_every_capability(tiny):
     out, _, text = tiny
     report = json.loads((out / "report.json").read_text())
@@ -258,6 +262,7 @@ def test_demo_report_shows_every_capability(tiny):
     assert '        expect_missing=["hour_emb/.*"],\n        progress=on_bytes,\n    )' in text
 
 
+@pytest.mark.slow
 def test_demo_shows_restore_cannot_load_the_changed_model(tiny):
     _, result, text = tiny
     attempt = result["timing"]["restore_into_changed_model"]
@@ -266,6 +271,7 @@ def test_demo_shows_restore_cannot_load_the_changed_model(tiny):
     assert "tf.train.Checkpoint.restore cannot load it" in text
 
 
+@pytest.mark.slow
 def test_demo_warm_start_pays(tiny):
     """The margins below were measured on seeds 0-5 at this size (see the notes) and set
     well inside the smallest one seen, yet far outside what an untrained start gives:
@@ -297,6 +303,7 @@ def test_demo_warm_start_pays(tiny):
     assert early["weights + optimizer"]["mean_train_loss"] <= early["weights only"]["mean_train_loss"] + 0.005
 
 
+@pytest.mark.slow
 def test_demo_is_deterministic(tiny, tmp_path):
     from warmstart.demo import DemoConfig, run_demo
 
@@ -307,6 +314,7 @@ def test_demo_is_deterministic(tiny, tmp_path):
     assert (tmp_path / items).read_text() == (tiny[0] / items).read_text()
 
 
+@pytest.mark.slow
 def test_demo_runs_on_a_movielens_file(tmp_path):
     from warmstart.demo import DemoConfig, run_demo
 
@@ -322,6 +330,7 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
     assert (tmp_path / "out" / "vocab" / "items_day1.txt").read_text().startswith("m")
 
 
+@pytest.mark.slow
 def test_demo_without_matplotlib_writes_all_but_the_plot(tmp_path, monkeypatch):
     """Found out before the training, not after it: every file but curves.png, exit 0, and
     the summary names what was left out and the fix."""
