@@ -1,5 +1,6 @@
-"""The demo: its data, pipeline and metrics (fast, no training), then the whole story at a
-tiny size, with what it writes and the ordering of its three day-2 curves."""
+"""The demo: its data, pipeline, metrics and printed call (fast, no training), then the whole
+story at a tiny size, with what it writes and the ordering of its three day-2 curves, and
+without matplotlib."""
 
 from __future__ import annotations
 
