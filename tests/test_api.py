@@ -306,7 +306,7 @@ def test_training_continues_after_warm_start(trained):
     kernel = new.get_layer("d1").kernel
     np.testing.assert_array_equal(kernel.numpy()[:, :8], old.get_layer("d1").kernel.numpy())
     before = [v.numpy().copy() for v in new.trainable_variables]
-    history = train(new, steps=2).history["loss"]
+    history = train(new, steps=2).history.history["loss"]
     assert all(np.isfinite(history))
     moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before, new.trainable_variables, strict=True)]
     assert all(moved), "every trainable variable takes gradient steps after the warm start"

@@ -335,6 +335,7 @@ def test_error_text_keeps_long_messages_short():
 # --- demo --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_quiet_prints_the_summary_and_names_its_folder(tmp_path):
     out_dir = tmp_path / "demo"
     r = cli("demo", "--out", str(out_dir), "--quiet", "--seed", "3", "--users", "60", "--items", "60",

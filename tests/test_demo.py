@@ -1,17 +1,23 @@
-"""The demo: its data, pipeline and metrics (fast, no training), then the whole story at a
-tiny size, with what it writes and the ordering of its three day-2 curves."""
+"""The demo: its data, pipeline, metrics and printed call (fast, no training), then the whole
+story at a tiny size, with what it writes and the ordering of its three day-2 curves, and
+without matplotlib."""
 
 from __future__ import annotations
 
 import io
 import json
 import struct
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-from warmstart.cli.demo_data import (
+import warmstart as ws
+from warmstart.demo.call import call_text
+from warmstart.demo.data import (
     DataError,
     World,
     generate,
@@ -22,15 +28,18 @@ from warmstart.cli.demo_data import (
     weekday,
     write_movielens,
 )
-from warmstart.cli.demo_features import Pipeline, Vocabulary, frequency_order
-from warmstart.cli.demo_results import Comparison
-from warmstart.cli.demo_train import Curve, auc, log_loss
+from warmstart.demo.features import Pipeline, Vocabulary, frequency_order
+from warmstart.demo.results import Comparison
+from warmstart.demo.train import Curve, auc, log_loss
 
 SMALL = World(users=50, items=80, interactions=4000)
 
 # The tiny story the end-to-end tests run: about 8 s on 2 cores. Day 1 makes one pass over
 # its logs (528 steps); each day-2 run takes 150 steps, evaluated every 25.
-TINY = dict(users=150, items=150, interactions=150_000, steps=150, every=25)
+# The smallest story that still runs every step: about 4 s.
+SMALLEST = ("--users", "60", "--items", "60", "--interactions", "20000", "--day1-steps", "60", "--steps", "20",
+            "--eval-every", "10")
+TINY = {"users": 150, "items": 150, "interactions": 150_000, "steps": 150, "every": 25}
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -73,7 +82,7 @@ def test_weekday_and_hour_of_utc_timestamps():
 
 
 def test_movielens_round_trip(tmp_path):
-    day1, day2 = generate(SMALL, seed=0)
+    _, day2 = generate(SMALL, seed=0)
     path = write_movielens(day2, tmp_path / "ratings.csv")
     assert path.read_text().splitlines()[0] == "userId,movieId,rating,timestamp"
     logs = read_movielens(path)
@@ -173,12 +182,41 @@ def test_comparison_numbers():
     assert never.scratch_steps_to_warm_start("loss") is None and never.early_steps == 20
 
 
+# --- the warm-start call as printed ------------------------------------------------------------
+
+
+def test_call_text_is_the_call_it_shows():
+    """The printed call, run as Python, makes the call it was written from."""
+    model, optimizer = object(), object()
+
+    def on_bytes(done, total):
+        pass
+
+    kwargs = {"vocab": {"item_emb/embeddings": ws.Vocab("/runs/v1/vocab/items_day1.txt", "/runs/v2/items.txt",
+                                                        num_oov_buckets=1, old_num_oov_buckets=1)},
+              "on_mismatch": {"tower_.*": "overlap", "head/.*": ws.OnMismatch.SKIP},
+              "rename": [(r"click/(.*)", r"head/\1")], "optimizer": optimizer, "strict": True,
+              "expect_missing": [r"hour_emb/.*"], "include": ("a",), "progress": on_bytes, "dry_run": None,
+              "note": 'it\'s "quoted"', "path": Path("/runs/v1")}
+    text = call_text("report = ws.warm_start", (model, "/runs/v1"), kwargs, names={"model": model,
+                                                                                   "optimizer": optimizer})
+    calls = []
+    fake_ws = SimpleNamespace(warm_start=lambda *a, **k: calls.append((a, k)), Vocab=ws.Vocab,
+                              OnMismatch=ws.OnMismatch)
+    exec(text, {"ws": fake_ws, "model": model, "optimizer": optimizer, "on_bytes": on_bytes})  # noqa: S102  our own text
+    assert calls == [((model, "/runs/v1"), {**kwargs, "path": "/runs/v1"})]
+    assert r'rename=[("click/(.*)", r"head/\1")],' in text and "progress=on_bytes," in text
+    assert max(len(line) for line in text.splitlines()) <= 100  # the Vocab is broken over lines
+
+
 # --- the story, at a tiny size ----------------------------------------------------------------
 
 
+# Every test of the tiny story is slow: the first to run pays for it (7 s), and any one of
+# them run alone does.
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     out = tmp_path_factory.mktemp("demo")
     text = io.StringIO()
@@ -186,6 +224,7 @@ def tiny(tmp_path_factory):
     return out, result, text.getvalue()
 
 
+@pytest.mark.slow
 def test_demo_writes_report_curves_and_plot(tiny):
     out, result, text = tiny
     assert json.loads((out / "curves.json").read_text()) == json.loads(json.dumps(result))
@@ -197,6 +236,7 @@ def test_demo_writes_report_curves_and_plot(tiny):
     assert text.rstrip().splitlines()[-1] == f"Wrote report.json, curves.json, curves.png to {out}"
 
 
+@pytest.mark.slow
 def test_demo_report_shows_every_capability(tiny):
     out, _, text = tiny
     report = json.loads((out / "report.json").read_text())
@@ -218,8 +258,12 @@ def test_demo_report_shows_every_capability(tiny):
     assert sum(s["outcome"] == "loaded" for s in report["slots"]) == 18
     assert any("optimizer step carried" in n for n in report["notes"])
     assert "Loaded (9)" in text and "Optimizer slots (18 of 20 loaded)" in text
+    checkpoints = out / "checkpoints"
+    assert f'    report = ws.warm_start(\n        model, "{checkpoints}",' in text  # the call it made
+    assert '        expect_missing=["hour_emb/.*"],\n        progress=on_bytes,\n    )' in text
 
 
+@pytest.mark.slow
 def test_demo_shows_restore_cannot_load_the_changed_model(tiny):
     _, result, text = tiny
     attempt = result["timing"]["restore_into_changed_model"]
@@ -228,6 +272,7 @@ def test_demo_shows_restore_cannot_load_the_changed_model(tiny):
     assert "tf.train.Checkpoint.restore cannot load it" in text
 
 
+@pytest.mark.slow
 def test_demo_warm_start_pays(tiny):
     """The margins below were measured on seeds 0-5 at this size (see the notes) and set
     well inside the smallest one seen, yet far outside what an untrained start gives:
@@ -259,8 +304,9 @@ def test_demo_warm_start_pays(tiny):
     assert early["weights + optimizer"]["mean_train_loss"] <= early["weights only"]["mean_train_loss"] + 0.005
 
 
+@pytest.mark.slow
 def test_demo_is_deterministic(tiny, tmp_path):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     _, first, _ = tiny
     again = run_demo(tmp_path, DemoConfig(seed=0, **TINY), console=Console(file=io.StringIO()), quiet=True)
@@ -269,8 +315,9 @@ def test_demo_is_deterministic(tiny, tmp_path):
     assert (tmp_path / items).read_text() == (tiny[0] / items).read_text()
 
 
+@pytest.mark.slow
 def test_demo_runs_on_a_movielens_file(tmp_path):
-    from warmstart.cli.demo import DemoConfig, run_demo
+    from warmstart.demo import DemoConfig, run_demo
 
     day1, day2 = generate(World(users=80, items=80, interactions=20_000), seed=4)
     ratings = write_movielens(day1, tmp_path / "ratings.csv")
@@ -284,10 +331,34 @@ def test_demo_runs_on_a_movielens_file(tmp_path):
     assert (tmp_path / "out" / "vocab" / "items_day1.txt").read_text().startswith("m")
 
 
+@pytest.mark.slow
+def test_demo_without_matplotlib_writes_all_but_the_plot(tmp_path, monkeypatch):
+    """Found out before the training, not after it: every file but curves.png, exit 0, and
+    the summary names what was left out and the fix."""
+    from warmstart.cli import ExitStatus, main
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # imports of it fail, as if not installed
+    out_dir = tmp_path / "demo"
+    out_dir.mkdir()
+    (out_dir / "curves.png").write_bytes(b"an earlier run's")
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["demo", "--out", str(out_dir), *SMALLEST], out, err)
+    assert status == ExitStatus.SUCCESS, err.getvalue()
+    lines = out.getvalue().splitlines()
+    fix = "Fix: pip install 'warmstart[demo]'"
+    note = f"Note: matplotlib is not installed: curves.png will be left out. {fix}"
+    assert lines.index(note) < min(i for i, line in enumerate(lines) if line.startswith("1. Day 1."))
+    assert lines[-2:] == [f"Left out curves.png: matplotlib is not installed. {fix}",
+                          f"Wrote report.json, curves.json to {out_dir}"]
+    assert (out_dir / "curves.json").is_file() and (out_dir / "report.json").is_file()
+    assert not (out_dir / "curves.png").exists()
+
+
 def test_demo_help_states_the_defaults_it_runs_with():
     """main.py spells the defaults out (importing the demo would import TensorFlow for --help)."""
-    from warmstart.cli.demo import DemoConfig
     from warmstart.cli.main import build_parser
+    from warmstart.demo import DemoConfig
 
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]
     helps = {a.dest: a.help for a in demo._actions}

@@ -233,9 +233,15 @@ def test_target_whose_source_a_rename_took_is_told_why():
     p = plan([src("a"), src("b")], [tgt("a"), tgt("b")], rename=[("a", "b")])
     assert loaded(p)["a"].source == "b"
     assert p.missing == ("b",)
-    detail = p.missing_detail["b"]
-    assert "no variable of that name" not in detail
-    assert "'a'" in detail or "rename" in detail
+    assert p.missing_detail["b"] == "its checkpoint variable 'b' is loaded into 'a' (by rename 'a')"
+
+
+def test_target_whose_drifted_source_an_exact_name_took_is_not_told_of_a_rename():
+    p = plan([src("dense_1/kernel", key="k1")],
+             [tgt("dense_1/kernel"), tgt("dense_2/kernel", auto=((0, "dense"),))])
+    assert loaded(p)["dense_1/kernel"].strategy is Strategy.NAME
+    assert p.missing_detail["dense_2/kernel"] == (
+        "its checkpoint variable 'dense_1/kernel' is loaded into 'dense_1/kernel' (by name)")
 
 
 def test_rename_template_with_bad_escape_is_rule_error():

@@ -222,7 +222,7 @@ def test_read_errors_worded_like_read_vocab_file(tmp_path):
 
 def test_utf8_checked_across_steps(tmp_path, monkeypatch):
     """A sequence cut by a step is still checked when the next step is ASCII."""
-    monkeypatch.setattr(vocab_files, "_UTF8_CHUNK", 8)
+    monkeypatch.setattr(token_file, "_UTF8_CHUNK", 8)
     good = write(tmp_path / "good", ["a"])
     for data in (b"abcdefg\xc3" + b"12345678" + b"\xa9z\n", b"abcdef\xe2\x82" + b"\xacz\n" + b"b" * 9):
         bad = tmp_path / "bad"
@@ -232,7 +232,7 @@ def test_utf8_checked_across_steps(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("step", [1, 2, 3, 5])
 def test_line_ends_cut_by_a_scanning_step(tmp_path, monkeypatch, step):
-    monkeypatch.setattr(vocab_files, "_SCAN_CHUNK", step)
+    monkeypatch.setattr(token_file, "_SCAN_CHUNK", step)
     good = write(tmp_path / "good", ["a", "b", "", "c", "d"])
     for i, data in enumerate([b"a\r\nb\rc\r\r\nd\n", b"\r\r\n\n\ra\r", b"b\n\r\n\r\nc\r", b"\r\n" * 5 + b"a"]):
         other = tmp_path / f"other{i}"

@@ -1,8 +1,9 @@
 """Everything the command prints, and what it keeps others from printing: consoles, the
 checkpoint table, JSON, error lines; TensorFlow's and the library's logs kept off stderr.
 
-The library returns data and raises; this module is where data becomes text. It imports
-neither TensorFlow nor the library, so ``warmstart --help`` stays fast.
+The library returns data and raises; this module is where data becomes text. Of the
+library it imports only the pure :mod:`warmstart.entries`, and no TensorFlow, so
+``warmstart --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import logging
 import os
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from warmstart.entries import SourceEntry, shape_text
 
 __all__ = [
     "ERROR_LINES",
@@ -27,7 +30,6 @@ __all__ = [
     "inspect_table",
     "make_console",
     "quiet_libraries",
-    "shape_text",
     "traceback_text",
     "write_json",
 ]
@@ -36,29 +38,6 @@ __all__ = [
 # that users copy, so a few are kept; a long list of problems is cut.
 ERROR_LINES = 6
 _PIPE_WIDTH = 160  # piped output is grepped, so long variable names are not folded at 80
-
-
-class Entry(Protocol):
-    """What :func:`inspect_table` reads of a ``warmstart.SourceEntry``."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-    @property
-    def dtype(self) -> str: ...
-    @property
-    def kind(self) -> Any: ...
-    @property
-    def full_name(self) -> str: ...
-    @property
-    def name_source(self) -> Any: ...
-    @property
-    def slot_owner(self) -> str | None: ...
-    @property
-    def slot_name(self) -> str | None: ...
 
 
 def make_console(file: TextIO) -> Console:
@@ -70,12 +49,7 @@ def make_console(file: TextIO) -> Console:
     return Console(file=file, highlight=False, width=_PIPE_WIDTH, color_system=None)
 
 
-def shape_text(shape: Sequence[int]) -> str:
-    """``(4, 8)``, ``(8,)`` and ``()``: Python's tuple spelling, which users know."""
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def entry_dict(entry: Entry) -> dict[str, Any]:
+def entry_dict(entry: SourceEntry) -> dict[str, Any]:
     """One checkpoint entry as JSON-ready data (enums as their strings)."""
     return {
         "name": entry.name,
@@ -90,7 +64,7 @@ def entry_dict(entry: Entry) -> dict[str, Any]:
     }
 
 
-def inspect_table(console: Console, entries: Iterable[Entry], *, prefix: str, fmt: str,
+def inspect_table(console: Console, entries: Iterable[SourceEntry], *, prefix: str, fmt: str,
                   hidden_other: int) -> None:
     """The header line and one row per entry: the names rules can refer to.
 

@@ -164,8 +164,11 @@ def _claim(tier: Tier, targets: list[TargetEntry], index: Index, claimed: dict[s
         taken = [s for s in found if s.key in claimed]
         found = [s for s in found if s.key not in claimed]
         if taken and not found:
-            s = taken[0]
-            out.missing[t.name] = f"its checkpoint variable {s.name!r} is loaded into {claimed[s.key]!r} by a rename"
+            s = min(taken, key=lambda e: e.key)
+            owner = claimed[s.key]
+            how = out.pairs[owner]
+            by = f"by rename {how.rule!r}" if how.rule is not None else f"by {how.strategy}"
+            out.missing[t.name] = f"its checkpoint variable {s.name!r} is loaded into {owner!r} ({by})"
             continue
         by_structure = False
         if len(found) > 1:

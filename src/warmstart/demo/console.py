@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -36,15 +35,11 @@ class Voice:
             text = "\n".join(_fold(line, min(WIDTH, self.console.width)) for line in text.split("\n"))
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    @contextmanager
-    def bars(self) -> Iterator[Progress]:
-        """Progress bars on a terminal only: a file or a pipe would get one frame per
-        refresh. The last frame stays, as a record of how long each part took."""
-        progress = Progress(TextColumn("   {task.description:<20}"), BarColumn(),
-                            TextColumn("{task.fields[what]}"), TimeElapsedColumn(), console=self.console,
-                            disable=self.quiet or not self.console.is_terminal)
-        with progress:
-            yield progress
+    def bars(self) -> Progress:
+        """Progress bars, shown while in ``with``; on a terminal only: a file or a pipe would
+        get one frame per refresh. The last frame stays, as a record of how long each part took."""
+        return Progress(TextColumn("   {task.description:<20}"), BarColumn(), TextColumn("{task.fields[what]}"),
+                        TimeElapsedColumn(), console=self.console, disable=self.quiet or not self.console.is_terminal)
 
 
 def _fold(line: str, width: int) -> str:

@@ -179,7 +179,7 @@ def write_movielens(logs: Interactions, path: str | os.PathLike[str]) -> Path:
 
 def split_by_time(logs: Interactions, *, fraction: float) -> tuple[Interactions, Interactions]:
     """The first ``fraction`` of the logs (by time) and the rest: day 1 and day 2."""
-    cut = int(round(fraction * len(logs)))
+    cut = round(fraction * len(logs))
     order = np.argsort(logs.timestamp, kind="stable")
     return logs.take(order[:cut]), logs.take(order[cut:])
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
-from .demo_features import Features
+from .features import Features
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["Curve", "auc", "evaluate", "log_loss", "train"]
 
@@ -47,7 +50,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     positives, negatives = int(y.sum()), int((~y).sum())
     if not positives or not negatives:
         return float("nan")
-    values, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
     average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based rank, averaged over ties
     ranks = average_rank[inverse]
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))

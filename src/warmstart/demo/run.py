@@ -1,11 +1,10 @@
-"""``warmstart demo``: an evolving recommender retrained, and the evidence that a warm start pays.
+"""The demo's story, :func:`run_demo`: the job of the people this tool is for, end to end.
 
-The story of the people this tool is for, end to end:
 
-1. Day 1: a Keras ranking model (:mod:`.demo_model`) trained with Adam on a run of logs and
+1. Day 1: a Keras ranking model (:mod:`.model`) trained with Adam on a run of logs and
    checkpointed by ``tf.train.CheckpointManager``, model and optimizer, as a training job does.
 2. Day 2: new logs (new items, gone items, the item vocabulary re-sorted and written to
-   files by the pipeline, :mod:`.demo_features`), and a changed model.
+   files by the pipeline, :mod:`.features`), and a changed model.
 3. ``ws.warm_start`` with the rules for that change: a vocabulary remap of the item table
    (its Adam slots follow), overlap for the wider layer, a rename for the head, the new
    embedding expected missing under ``strict=True``. The report.
@@ -34,11 +33,11 @@ from rich.console import Console
 
 import warmstart as ws
 
-from . import demo_text
-from .demo_console import Voice, bytes_bar, step_bar
-from .demo_data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
-from .demo_features import Features, Pipeline, Vocabulary, frequency_order
-from .demo_model import (
+from .call import call_text
+from .console import Voice, bytes_bar, step_bar
+from .data import Interactions, World, generate, holdout_latest, read_movielens, split_by_time
+from .features import Features, Pipeline, Vocabulary, frequency_order
+from .model import (
     EXPECT_MISSING,
     ITEM_TABLE,
     ON_MISMATCH,
@@ -49,10 +48,11 @@ from .demo_model import (
     ranker,
     zero_new_inputs,
 )
-from .demo_plot import plot
-from .demo_results import Comparison
-from .demo_timing import RestoreAttempt, Timing, time_both, try_restore
-from .demo_train import Curve, evaluate, train
+from .plot import INSTALL_MATPLOTLIB, plot, plot_unavailable
+from .results import Comparison
+from .text import curve_table, summary_lines
+from .timing import RestoreAttempt, Timing, time_both, try_restore
+from .train import Curve, evaluate, train
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -82,11 +82,17 @@ class DemoConfig:
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console: Console | None = None,
              quiet: bool = False) -> dict[str, Any]:
     """Run the story; write ``report.json``, ``curves.json`` and ``curves.png`` into
-    ``out_dir`` (also ``checkpoints/`` and ``vocab/``). Returns what ``curves.json`` holds."""
+    ``out_dir`` (also ``checkpoints/`` and ``vocab/``). Returns what ``curves.json`` holds.
+
+    Without matplotlib, everything but ``curves.png`` is written, and the summary says so.
+    """
     voice = Voice(console or Console(), quiet)
     started = time.perf_counter()
+    no_plot = plot_unavailable()  # known now, not after the training
     voice.say(f"warmstart demo: a recommender retrained on new logs, warm-started vs from scratch "
               f"(seed {config.seed})\n")
+    if no_plot:
+        voice.say(f"Note: {no_plot}: curves.png will be left out. Fix: {INSTALL_MATPLOTLIB}\n")
     logs = _logs(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,13 +115,18 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
                                                   "overwritten": list(attempt.overwritten)}},
         "seconds": time.perf_counter() - started,
     }
-    files = [out / "report.json", out / "curves.json", out / "curves.png"]
+    files = [out / "report.json", out / "curves.json"]
     files[0].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     files[1].write_text(json.dumps(result, indent=2) + "\n")
-    plot(comparison, files[2],
-         title=f"Day-2 training from scratch vs warm-started ({days.source}; seed {config.seed})")
+    if no_plot:
+        (out / "curves.png").unlink(missing_ok=True)  # an earlier run's would not match curves.json
+    else:
+        files.append(plot(comparison, out / "curves.png",
+                          title=f"Day-2 training from scratch vs warm-started ({days.source}; seed {config.seed})"))
     _summary(voice, report=report, comparison=comparison, timing=timing, attempt=attempt, day1=day1,
              steps=config.steps)
+    if no_plot:
+        voice.always(f"Left out curves.png: {no_plot}. Fix: {INSTALL_MATPLOTLIB}")
     voice.always(f"Wrote {', '.join(f.name for f in files)} to {out}", fold=False)  # one line to copy
     return result
 
@@ -218,17 +229,27 @@ class Day2:
             optimizer.build(model.trainable_variables)
         return model, optimizer
 
-    def warm_start(self, model: keras.Model, optimizer: Any = None, progress: Any = None) -> ws.Report:
-        return ws.warm_start(
-            model, self.checkpoints,
-            vocab={ITEM_TABLE: ws.Vocab(self.days.pipe1.items.path, self.days.pipe2.items.path,
-                                        num_oov_buckets=1, old_num_oov_buckets=1)},
-            on_mismatch=ON_MISMATCH,
-            rename=RENAME,
-            optimizer=optimizer,  # its Adam slots follow their variables, through the same remaps
-            strict=True, expect_missing=EXPECT_MISSING,
-            progress=progress,
-        )
+    @property
+    def source(self) -> str:
+        return str(self.checkpoints)
+
+    def warm_start_kwargs(self, optimizer: Any = None, progress: Any = None) -> dict[str, Any]:
+        """The rules for the day-2 change, as ``ws.warm_start``'s keyword arguments: the
+        demo prints its call from this same dict."""
+        items = self.days.pipe1.items, self.days.pipe2.items
+        return {
+            "vocab": {ITEM_TABLE: ws.Vocab(str(items[0].path), str(items[1].path), num_oov_buckets=1,
+                                           old_num_oov_buckets=1)},
+            "on_mismatch": ON_MISMATCH,
+            "rename": RENAME,
+            "optimizer": optimizer,  # its Adam slots follow their variables, through the same remaps
+            "strict": True,
+            "expect_missing": EXPECT_MISSING,
+            "progress": progress,
+        }
+
+    def warm_start(self, model: keras.Model, optimizer: Any = None) -> ws.Report:
+        return ws.warm_start(model, self.source, **self.warm_start_kwargs(optimizer))
 
 
 def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
@@ -253,14 +274,15 @@ def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
 def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[str, Any]]:
     """The warm start of the weights + optimizer run, with its report."""
     days = day2.days
-    voice.say("3. Warm start:")
-    voice.say(demo_text.call_text(
-        str(day2.checkpoints), str(days.pipe1.items.path), str(days.pipe2.items.path), rename=RENAME,
-        on_mismatch=ON_MISMATCH, expect_missing=EXPECT_MISSING, table=ITEM_TABLE), fold=False)
-    voice.say()
     model, optimizer = day2.model()
-    with voice.bars() as bars:
-        report = day2.warm_start(model, optimizer, progress=bytes_bar(bars, "warm start"))
+    bars = voice.bars()
+    kwargs = day2.warm_start_kwargs(optimizer, progress=bytes_bar(bars, "warm start"))
+    voice.say("3. Warm start:")
+    voice.say(call_text("report = ws.warm_start", (model, day2.source), kwargs, indent=4,
+                        names={"model": model, "optimizer": optimizer}), fold=False)
+    voice.say()
+    with bars:
+        report = ws.warm_start(model, day2.source, **kwargs)
     if not voice.quiet:
         voice.console.print(report)
     random_loss, _ = evaluate(model, days.held2)
@@ -294,7 +316,7 @@ def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:
     comparison = Comparison(runs[RUNS[0]], runs[RUNS[1]], runs[RUNS[2]], window=config.window)
     if not voice.quiet:
         voice.say()
-        demo_text.curve_table(comparison, voice.console)
+        curve_table(comparison, voice.console)
     return comparison
 
 
@@ -315,5 +337,5 @@ def _time(day2: Day2, prefix: str) -> Timing:
 
 def _summary(voice: Voice, **numbers: Any) -> None:
     voice.always("Summary" if voice.quiet else "\nSummary")
-    for line in demo_text.summary_lines(**numbers):
+    for line in summary_lines(**numbers):
         voice.always(line)

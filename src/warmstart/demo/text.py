@@ -1,13 +1,12 @@
-"""What the demo prints: the warm-start call as Python, the curve table, the summary.
+"""What the demo prints after the runs: the curve table and the summary.
 
 Text only, from values the other demo modules computed; nothing here trains or loads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -15,34 +14,12 @@ from rich.table import Table
 
 import warmstart as ws
 
-from .demo_results import Comparison
-from .demo_timing import RestoreAttempt, Timing
+from .results import Comparison
 
-__all__ = ["Carried", "call_text", "carried", "curve_table", "summary_lines"]
+if TYPE_CHECKING:
+    from .timing import RestoreAttempt, Timing
 
-
-def call_text(checkpoint: str, old_vocab: str, new_vocab: str, *, rename: Sequence[tuple[str, str]],
-              on_mismatch: dict[str, str], expect_missing: Sequence[str], table: str) -> str:
-    """The ``ws.warm_start`` call the demo makes, as a user would type it."""
-    pad = " " * 8
-    return "\n".join([
-        "    report = ws.warm_start(",
-        f'{pad}model, "{checkpoint}",',
-        f'{pad}vocab={{r"{table}": ws.Vocab(',
-        f'{pad}    "{old_vocab}",',
-        f'{pad}    "{new_vocab}",',
-        f"{pad}    num_oov_buckets=1, old_num_oov_buckets=1)}},",
-        f"{pad}on_mismatch={{{', '.join(f'r{_q(p)}: {_q(v)}' for p, v in on_mismatch.items())}}},",
-        f"{pad}rename=[{', '.join(f'(r{_q(p)}, r{_q(t)})' for p, t in rename)}],",
-        f"{pad}optimizer=optimizer, strict=True,",
-        f"{pad}expect_missing=[{', '.join(f'r{_q(p)}' for p in expect_missing)}],",
-        f"{pad}progress=on_bytes)",
-    ])
-
-
-def _q(text: str) -> str:
-    """A raw string literal's body in double quotes (the rules hold no quotes)."""
-    return f'"{text}"'
+__all__ = ["Carried", "carried", "curve_table", "summary_lines"]
 
 
 def curve_table(comparison: Comparison, console: Console, *, max_rows: int = 16) -> None:
@@ -108,8 +85,8 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
     c = carried(report)
     s, w, f = comparison.curves
     targets = len(report.loaded) + len(report.skipped) + len(report.missing)
-    lines = [f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} "
-             f"optimizer slots, {_mb(report.nbytes)}."]
+    lines = [(f"Carried: {len(report.loaded)} of {targets} variables and {c.slots_loaded} of {c.slots_total} "
+              f"optimizer slots, {_mb(report.nbytes)}.")]
     for action, names in sorted(c.by_action.items()):
         lines.append(f"  {action:8} {', '.join(names)}")
     for table, detail in c.vocab_detail.items():

@@ -90,7 +90,7 @@ def zero_new_inputs(model: keras.Model, report: ws.Report) -> list[str]:
     """
     zeroed = []
     for e in report.loaded:
-        if str(e.action) == "overlap" and e.target.endswith("/kernel") and e.shape[0] > e.source_shape[0]:
+        if e.action is ws.Action.OVERLAP and e.target.endswith("/kernel") and e.shape[0] > e.source_shape[0]:
             kernel = model.get_layer(e.target.split("/")[0]).kernel
             value = np.array(kernel.numpy())
             value[e.source_shape[0]:] = 0.0

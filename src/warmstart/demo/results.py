@@ -1,6 +1,6 @@
 """What the three day-2 curves say: where each starts, when scratch catches up, the early steps.
 
-Pure Python over :class:`~warmstart.cli.demo_train.Curve` values, so the numbers the demo
+Pure Python over :class:`~warmstart.demo.train.Curve` values, so the numbers the demo
 prints, writes to ``curves.json`` and the tests assert are computed once, here.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .demo_train import Curve
+from .train import Curve
 
 __all__ = ["Comparison"]
 

@@ -10,14 +10,32 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo_results import Comparison
+from .results import Comparison
 
-__all__ = ["plot"]
+__all__ = ["INSTALL_MATPLOTLIB", "plot", "plot_unavailable"]
+
+INSTALL_MATPLOTLIB = "pip install 'warmstart[demo]'"  # the extra that brings it
 
 COLOURS = {"scratch": "#888888", "weights only": "#4c72b0", "weights + optimizer": "#dd8452"}
 
 
 SMOOTH = 20  # steps in the moving average of the training loss
+
+
+def plot_unavailable() -> str | None:
+    """Why the picture cannot be drawn here ("matplotlib is not installed"), or None.
+
+    The demo asks before it trains, not a minute later; a matplotlib that is installed but
+    fails to import raises here, as early.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "matplotlib":  # one of its own dependencies
+            raise
+        return "matplotlib is not installed"
+    return None
 
 
 def plot(comparison: Comparison, path: Path, *, title: str) -> Path:

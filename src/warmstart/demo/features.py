@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo_data import Interactions, hour, weekday
+from .data import Interactions, hour, weekday
 
 __all__ = ["Features", "Pipeline", "Vocabulary", "frequency_order"]
 
