@@ -9,7 +9,8 @@ import tensorflow as tf
 from support import assert_untouched, save, snapshot
 
 import warmstart as ws
-from warmstart.remap import load_tokens, row_map
+from warmstart.remap import Layout, load_tokens, row_map
+from warmstart.remap.vocab import lookup_layout
 
 OLD = [f"item{i}" for i in range(40)]
 rng = np.random.default_rng(0)
@@ -46,9 +47,11 @@ def test_tokens_from_files_sequences_and_lookup_layers(tmp_path):
     (tmp_path / "f.txt").write_text("12 a\n3 b\n")
     assert ws.read_vocab_file(tmp_path / "f.txt", frequency=True) == ["a", "b"]
     assert load_tokens([b"a", "b", 3], label="x") == ["a", "b", "3"]
-    lookup = keras.layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=2)
-    assert load_tokens(lookup, label="x") == ["[UNK]", "[UNK]\x001", "x", "y"]
-    assert load_tokens(keras.layers.IntegerLookup(vocabulary=[7, 9]), label="x")[1:] == ["7", "9"]
+    lookup = keras.layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=2, mask_token="")
+    assert lookup.get_vocabulary() == ["", "[UNK]", "[UNK]", "x", "y"]
+    assert load_tokens(lookup, label="x") == ["x", "y"]  # the mask and OOV rows are its layout
+    assert lookup_layout(lookup) == Layout(mask=True, oov_first=2) and lookup_layout(lookup).leading == 3
+    assert load_tokens(keras.layers.IntegerLookup(vocabulary=[7, 9]), label="x") == ["7", "9"]
 
 
 @pytest.mark.parametrize(
@@ -124,8 +127,10 @@ def test_remap_with_overlap_on_the_width(tmp_path):
 @pytest.mark.parametrize(
     "vocab, match",
     [
-        (ws.Vocab(OLD, NEW[:-1]), r"model's table has 42 rows but the new vocabulary has 41 tokens.*num_oov_buckets=1"),
-        (ws.Vocab(OLD[:-2], NEW), r"checkpoint's table 'emb' has 40 rows but the old vocabulary has 38.*old_num_oov_buckets=2"),
+        (ws.Vocab(OLD, NEW[:-1]), r"model's table has 42 rows, but the new vocabulary has 41 tokens, laid out as "
+         r"the tokens: 41 rows.\n.*num_oov_indices=1 \(or mask_token=''\).*num_oov_buckets=1\."),
+        (ws.Vocab(OLD[:-2], NEW), r"(?s)checkpoint's table 'emb' has 40 rows, but the old vocabulary has 38 tokens"
+         r".*old_num_oov_indices=2 \(or old_mask_token='' and old_num_oov_indices=1\).*old_num_oov_buckets=2"),
         (ws.Vocab(OLD, NEW, num_oov_buckets=3), r"3 row\(s\) short"),
     ],
     ids=["new-too-short", "old-too-short", "too-many-oov"],

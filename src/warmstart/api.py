@@ -17,10 +17,11 @@ from .entries import SourceEntry
 from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
+from .remap.lookups import check_lookup_layouts
 from .report import Report, report_from_plan
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .sources import Source, open_source
-from .targets import ITERATIONS, Target, dtype_of, walk_optimizer, walk_target
+from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
 from .targets.optimizer import provisionally_built
 from .validation import Problem, plan_problems, predicted_slots, slot_problems
 
@@ -90,6 +91,8 @@ def warm_start(
         )
         row_maps = build_row_maps(rules.vocab)
         live = walk_target(target)
+        if rules.vocab:
+            check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
         src = open_source(source)
         try:
             plan = make_plan(src.entries, live.entries, rules, row_maps)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import RuleError, VocabError
+from .remap.hashed import Hashed
 from .remap.vocab import Vocab
 
 __all__ = ["Exclusion", "OnMismatch", "Rules", "VocabRule", "compile_rules"]
@@ -23,7 +24,7 @@ RenameRules = (
     Iterable[tuple[PatternLike, str | None]] | Mapping[str, str | None] | Mapping[re.Pattern[str], str | None]
 )
 MismatchPolicy = str | Mapping[str, str] | Mapping[re.Pattern[str], str]
-VocabRules = Mapping[str, Vocab] | Mapping[re.Pattern[str], Vocab]
+VocabRules = Mapping[str, Vocab | Hashed] | Mapping[re.Pattern[str], Vocab | Hashed]
 
 
 class OnMismatch(enum.StrEnum):
@@ -40,7 +41,7 @@ class VocabRule:
     ``index`` is the rule's position (row maps are built per rule, in order)."""
 
     pattern: re.Pattern[str]
-    vocab: Vocab
+    vocab: Vocab | Hashed
     index: int
 
 
@@ -129,8 +130,9 @@ def _vocab(rules: VocabRules) -> tuple[VocabRule, ...]:
     out = []
     for i, (key, v) in enumerate(rules.items()):
         pattern = _compile(f"vocab[{key!r}]", key)  # type: ignore[arg-type]  # checked there
-        if not isinstance(v, Vocab):
-            raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...), got {type(v).__name__}.")
+        if not isinstance(v, (Vocab, Hashed)):
+            raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...) or "
+                             f"ws.Hashed(old_bins, new_bins), got {type(v).__name__}.")
         out.append(VocabRule(pattern, v, i))
     return tuple(out)
 

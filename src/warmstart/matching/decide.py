@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ..entries import SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
+from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
+from ..remap.vocab import Vocab
 from ..rules import OnMismatch, Rules, VocabRule
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
@@ -89,42 +91,63 @@ def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: 
 
 def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap, policy: OnMismatch,
                   step) -> Decision:
-    vocab = rule.vocab
-    axis = vocab.axis
-    where = f"vocab[{rule.pattern.pattern!r}] on {t.name!r} (axis {axis})"
+    remap = rule.vocab
+    axis = remap.axis
+    kind = "hashed" if isinstance(remap, Hashed) else "vocab"
+    where = f"{kind}[{rule.pattern.pattern!r}] on {t.name!r} (axis {axis})"
     if len(t.shape) <= axis or len(s.shape) != len(t.shape):
         raise VocabMisfit(
             f"{where}: the model's table has shape {t.shape} and the checkpoint's {s.shape}; a remap "
             f"on axis {axis} needs both of rank > {axis} and equal ranks."
         )
-    _check_size(where, "the model's table", t.shape[axis], rows.new_tokens, vocab.num_oov_buckets,
-                "new", "num_oov_buckets")
-    _check_size(where, f"the checkpoint's table {s.name!r}", s.shape[axis], rows.old_tokens,
-                vocab.old_num_oov_buckets, "old", "old_num_oov_buckets")
+    for side, size, what in (("new", t.shape[axis], "the model's table"),
+                             ("old", s.shape[axis], f"the checkpoint's table {s.name!r}")):
+        expected = rows.new_size if side == "new" else rows.old_size
+        if size != expected:
+            raise VocabMisfit(f"{where}: {what} has {size} rows, but {_misfit(remap, rows, side, size, expected)}")
+    if rows.new_tokens and rows.tokens_carried == 0:
+        old, new = rows.samples
+        raise VocabMisfit(
+            f"{where}: no row would be carried: none of the {rows.new_tokens} new tokens "
+            f"({_sample(new)}) is among the {rows.old_tokens} old ones ({_sample(old)}).\n"
+            f"  Fix: check that the old vocabulary is the one the checkpoint was trained with, one token a "
+            f"line (not a 'count token' file: ws.read_vocab_file(path, frequency=True) reads those)."
+        )
     others_t = t.shape[:axis] + t.shape[axis + 1 :]
     others_s = s.shape[:axis] + s.shape[axis + 1 :]
     if others_t == others_s or policy is OnMismatch.OVERLAP:
-        return step(Action.VOCAB, Remap(rows, axis, vocab.initializer))
-    detail = (f"vocab remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
+        return step(Action.VOCAB, Remap(rows, axis, getattr(remap, "initializer", None)))
+    detail = (f"{kind} remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
 
 
-def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:
-    expected = tokens + oov
-    if size == expected:
-        return
+def _misfit(remap: Vocab | Hashed, rows: RowMap, side: str, size: int, expected: int) -> str:
+    """Why the rows do not fit, and the knob that would explain the difference."""
+    if isinstance(remap, Hashed):
+        knob = "new_bins" if side == "new" else "old_bins"
+        return f"ws.Hashed says {knob}={expected}.\n  Fix: {knob}={size}."
+    old_layout, new_layout = remap.layouts()
+    layout = new_layout if side == "new" else old_layout
+    tokens = rows.new_tokens if side == "new" else rows.old_tokens
     diff = size - expected
-    hint = (
-        f" If the {diff} extra row(s) are OOV buckets, set {knob}={oov + diff}."
-        if diff > 0
-        else f" The table is {-diff} row(s) short of the vocabulary"
-        + (f"; {knob}={oov} may be too many." if oov else "; is it the right vocabulary file?")
-    )
-    raise VocabMisfit(
-        f"{where}: {what} has {size} rows but the {side} vocabulary has {tokens} tokens + {oov} OOV "
-        f"bucket(s) = {expected}.{hint}"
-    )
+    out = (f"the {side} vocabulary has {tokens} tokens, laid out as {layout.describe()}: {expected} rows.")
+    if diff > 0:
+        prefix = "" if side == "new" else "old_"
+        first = layout.oov_first + diff
+        with_mask = (f"{prefix}mask_token=''" + (f" and {prefix}num_oov_indices={first - 1}" if first > 1 else "")
+                     if not layout.mask else "")
+        out += (f"\n  If the {diff} extra row(s) are a Keras lookup's mask and OOV rows (StringLookup and "
+                f"IntegerLookup put them first): {prefix}num_oov_indices={first}"
+                + (f" (or {with_mask})" if with_mask else "")
+                + f"; if they are TF1 OOV buckets after the tokens: {prefix}num_oov_buckets={layout.oov_last + diff}.")
+    else:
+        out += f"\n  The table is {-diff} row(s) short of the vocabulary: is it the right vocabulary file?"
+    return out
+
+
+def _sample(tokens: tuple[str, ...]) -> str:
+    return ", ".join(repr(t) for t in tokens) + (", ..." if tokens else "")
 
 
 def _mismatch_message(t: TargetEntry, s: SourceEntry, detail: str, *, dtype: bool) -> str:

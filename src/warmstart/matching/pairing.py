@@ -88,7 +88,7 @@ def pair_targets(targets: Sequence[TargetEntry], index: Index, rules: Rules, usa
     for tier in (_by_name, _by_auto_name, _by_path):
         implicit = _claim(tier, implicit, index, claimed, out)
     for t in implicit:
-        out.missing.setdefault(t.name, "no variable of that name in the checkpoint")
+        out.missing.setdefault(t.name, t.untracked or "no variable of that name in the checkpoint")
     out.rule_errors += _conflicts(out.pairs)
     return out
 
