@@ -11,7 +11,7 @@ from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strat
 from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
 from ..remap.vocab import Vocab
-from ..rules import OnMismatch, Rules, VocabRule
+from ..rules import OnMismatch, Rules, VocabRule, castable
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
 
@@ -33,11 +33,12 @@ class VocabMisfit(Exception):
     """A vocabulary that does not fit its table; collected and raised as one VocabError."""
 
 
-def cast_action(source_dtype: str, target_dtype: str) -> Action | None:
-    """``COPY`` for equal dtypes, ``CAST`` for a safe cast, None when the change is not loadable."""
+def cast_action(source_dtype: str, target_dtype: str, allowed: frozenset[tuple[str, str]] = frozenset()) -> Action | None:
+    """``COPY`` for equal dtypes, ``CAST`` for a safe cast or one the user ``allowed``, None when
+    the change is not loadable."""
     if source_dtype == target_dtype:
         return Action.COPY
-    if (source_dtype, target_dtype) in SAFE_CASTS:
+    if (source_dtype, target_dtype) in SAFE_CASTS or (source_dtype, target_dtype) in allowed:
         return Action.CAST
     return None
 
@@ -64,9 +65,10 @@ def decide(
         )
 
     policy = rules.mismatch_policy(t.name)
-    action = cast_action(s.dtype, t.dtype)
+    action = cast_action(s.dtype, t.dtype, rules.casts)
     if action is None:
-        detail = f"checkpoint dtype {s.dtype} != model dtype {t.dtype} (no safe cast)"
+        detail = f"checkpoint dtype {s.dtype} != model dtype {t.dtype} (no safe cast"
+        detail += f"; cast='{s.dtype}->{t.dtype}' allows it)" if castable(s.dtype, t.dtype) else ")"
         return _refuse_or_skip(t, s, policy, SkipReason.DTYPE_MISMATCH, detail)
     vocab = rules.vocab_for(t.name)
     if vocab is not None:

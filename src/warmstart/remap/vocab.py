@@ -131,7 +131,8 @@ def load_tokens(source: VocabSource, *, label: str) -> list[str]:
         tokens = read_vocab_file(source)
         where = repr(os.fspath(source))
     elif is_lookup(source):
-        tokens = [_token(t) for t in source.get_vocabulary()[lookup_layout(source).leading:]]
+        layer: Any = source
+        tokens = [_token(t) for t in layer.get_vocabulary()[lookup_layout(layer).leading:]]
         where = f"the {type(source).__name__} {getattr(source, 'name', '')!r}"
     elif isinstance(source, (Sequence, np.ndarray)):
         tokens = [_token(t) for t in source]

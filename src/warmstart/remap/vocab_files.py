@@ -75,11 +75,12 @@ def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_
     Paths are ``str`` or ``os.PathLike``; any other source (a token sequence, a lookup layer)
     takes the exact path unchanged.
     """
-    layouts = {"old_layout": old_layout or Layout(oov_last=old_num_oov_buckets),
-               "new_layout": new_layout or Layout(oov_last=num_oov_buckets)}
+    old_layout = old_layout or Layout(oov_last=old_num_oov_buckets)
+    new_layout = new_layout or Layout(oov_last=num_oov_buckets)
 
     def exact() -> RowMap:
-        return row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label), **layouts)
+        return row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label),
+                       old_layout=old_layout, new_layout=new_layout)
 
     if not (isinstance(old_path, (str, os.PathLike)) and isinstance(new_path, (str, os.PathLike))):
         return exact()
@@ -104,7 +105,7 @@ def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_
     samples = (old.first_tokens(3), new.first_tokens(3))
     n_old = old.n
     del old, new
-    return place(found, n_old=n_old, old=layouts["old_layout"], new=layouts["new_layout"], samples=samples)
+    return place(found, n_old=n_old, old=old_layout, new=new_layout, samples=samples)
 
 
 def _token_hashes(file: TokenFile, lo: int, hi: int) -> np.ndarray:

@@ -9,6 +9,7 @@ the object graph (a Dropout's seed state is not), optimizer state excluded.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -125,7 +126,7 @@ def _untracked_reason(model: Any, v: Any) -> str:
                          getattr(layer, "_non_trainable_variables", ()))), None)
     holder = _list_holding(model, owner) if owner is not None else None
     where = (f"the layer {owner.name!r} is held in the plain Python {holder}, which "
-             if holder else "it is held where ")
+             if owner is not None and holder else "it is held where ")
     return (
         f"not in the checkpoint: {where}TensorFlow's object graph does not see, so "
         f"tf.train.Checkpoint never saved it (Keras 3 tracks such lists only for model.weights). "
@@ -235,6 +236,6 @@ def lookup_views(target: Any) -> list[LookupView]:
         out.append(LookupView(
             name=layer.name, kind=type(layer).__name__, layout=layout,
             tokens=int(layer.vocabulary_size()) - layout.leading,
-            read_tokens=lambda layer=layer: load_tokens(layer, label=layer.name),
+            read_tokens=functools.partial(load_tokens, layer, label=layer.name),
         ))
     return out
