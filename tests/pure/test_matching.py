@@ -909,8 +909,8 @@ def test_an_inserted_auto_named_layer_makes_the_counter_pairing_a_guess():
     assert not p.warnings  # the ambiguity is its own list
 
 
-def test_equal_counts_or_renames_leave_no_guess():
-    assert plan(_sources("dense", "dense_1"), _auto_targets("dense", "dense_5")).ambiguities == ()
+def test_the_same_names_or_renames_leave_no_guess():
+    assert plan(_sources("dense", "dense_1"), _auto_targets("dense", "dense_1")).ambiguities == ()
     renamed = plan(_sources("dense", "dense_1"), _auto_targets("dense", "dense_1", "dense_2"),
                    rename=[(r"dense_(1|2)/.*", None), (r"dense/(.*)", r"dense/\1")])
     assert renamed.ambiguities == ()
@@ -952,3 +952,18 @@ def test_a_policy_shadowed_for_every_name_it_matches_is_a_rule_error():
     with pytest.raises(RuleError, match=r"on_mismatch 'tower/t0/.\*' does nothing.*'tower/.\*'"):
         plan(sources, targets, on_mismatch={"tower/.*": "skip", "tower/t0/.*": "overlap"})
     plan(sources, targets, on_mismatch={"tower/t0/.*": "overlap", "tower/.*": "skip"})  # the other way works
+
+
+def test_shifted_counters_are_a_guess_unless_the_object_graph_decides():
+    # a process that built other layers first numbers day 2's layers from dense_2: day 2's
+    # dense_2 is the third layer, the checkpoint's dense_2 the first
+    names = ("dense_2", "dense_3", "dense_4")
+    sources = [src(f"{n}/kernel", key=n, paths=(f"_ops/{i}/_kernel",)) for i, n in enumerate(("dense", "dense_1", "dense_2"))]
+    blind = plan([src(s.name, key=s.key) for s in sources], [tgt(f"{n}/kernel", auto=DENSE) for n in names])
+    assert loaded(blind)["dense_2/kernel"].key == "dense_2"  # the equal name: a guess, and said to be one
+    (message,) = blind.ambiguities
+    assert "numbered them differently" in message and "dense_2/kernel" in blind.ambiguous
+    seen = plan(sources, [tgt(f"{n}/kernel", auto=DENSE, paths=(f"_ops/{i}/_kernel",)) for i, n in enumerate(names)])
+    assert {t: s.key for t, s in loaded(seen).items()} == {
+        "dense_2/kernel": "dense", "dense_3/kernel": "dense_1", "dense_4/kernel": "dense_2"}
+    assert all(s.by_structure for s in seen.steps) and seen.ambiguities == ()

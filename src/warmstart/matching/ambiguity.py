@@ -36,12 +36,15 @@ class Ambiguity:
 
     def message(self) -> str:
         where = f" under {self.place!r}" if self.place else ""
+        why = ("which one is new cannot be known, and pairing them by counter may give an inserted layer its "
+               "neighbour's weights" if len(self.model_layers) != len(self.checkpoint_layers) else
+               "the two sides numbered them differently and the object graph does not say which is which, so "
+               "an equal name may be another layer's")
         return (
             f"auto-named {self.base!r} layers{where}: the model has {len(self.model_layers)} "
             f"({_names(self.model_layers)}), the checkpoint {len(self.checkpoint_layers)} "
-            f"({_names(self.checkpoint_layers)}). Keras numbers unnamed layers in creation order, so which "
-            f"one is new cannot be known, and pairing them by counter may give an inserted layer its "
-            f"neighbour's weights ({len(self.targets)} variable(s): {_names(self.targets)}).\n"
+            f"({_names(self.checkpoint_layers)}). Keras numbers unnamed layers in creation order, so {why} "
+            f"({len(self.targets)} variable(s): {_names(self.targets)}).\n"
             f"  Fix: name the layers (keras.layers.Dense(..., name='...')) in both models, or give rename "
             f"rules for them."
         )
@@ -71,10 +74,14 @@ def find_ambiguities(targets: Sequence[TargetEntry], sources: Iterable[SourceEnt
     out = []
     for group in sorted(model):
         ours, theirs = model[group], checkpoint.get(group, set())
-        if not theirs or len(ours) == len(theirs):
+        # equal counts and equal names: both sides numbered the same layers the same way; one
+        # layer a side: nothing to mix up. Otherwise only a pair the object graph decided is known.
+        if not theirs or (len(ours) == len(theirs) and (ours == theirs or len(ours) == 1)):
             continue
+        counts_differ = len(ours) != len(theirs)
         guessed = sorted(n for n in set(members[group])
-                         if n in pairs and pairs[n].strategy in (Strategy.NAME, Strategy.AUTO_NAME))
+                         if n in pairs and pairs[n].strategy in (Strategy.NAME, Strategy.AUTO_NAME)
+                         and (counts_differ or not pairs[n].by_structure))
         if guessed:
             out.append(Ambiguity(group[1], group[0], tuple(sorted(ours)), tuple(sorted(theirs)), tuple(guessed)))
     return out

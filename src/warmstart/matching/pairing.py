@@ -59,9 +59,14 @@ class Index:
         self.by_name: dict[str, list[SourceEntry]] = defaultdict(list)
         self.by_auto: dict[str, list[SourceEntry]] = defaultdict(list)
         self.by_path: dict[str, list[SourceEntry]] = defaultdict(list)
+        # (auto key, path) -> sources: narrows a large auto-name pool without scanning it
+        self.by_auto_path: dict[tuple[str, str], list[SourceEntry]] = defaultdict(list)
         for s in entries:
             self.by_name[s.name].append(s)
-            self.by_auto[auto_key(s.name)].append(s)
+            key = auto_key(s.name)
+            self.by_auto[key].append(s)
+            for p in s.paths:
+                self.by_auto_path[(key, p)].append(s)
             if s.name_source is NameSource.STRUCTURE:
                 for p in s.paths:
                     self.by_path[p].append(s)
@@ -85,7 +90,7 @@ def pair_targets(targets: Sequence[TargetEntry], index: Index, rules: Rules, usa
         if not _pair_by_rename(t, index, rules, usage, out):
             implicit.append(t)
     claimed = {p.source.key: target for target, p in out.pairs.items()}
-    for tier in (_by_name, _by_auto_name, _by_path):
+    for tier in (_auto_by_structure, _by_name, _by_auto_name, _by_path):
         implicit = _claim(tier, implicit, index, claimed, out)
     for t in implicit:
         out.missing.setdefault(t.name, t.untracked or "no variable of that name in the checkpoint")
@@ -127,7 +132,20 @@ def _pair_by_rename(t: TargetEntry, index: Index, rules: Rules, usage: RuleUsage
     return True
 
 
-Tier = Callable[[TargetEntry, Index], tuple[list[SourceEntry], Strategy]]
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What one pairing tier found for a target: the candidates and, for a pool too large to
+    check one by one, those already narrowed by a shared object-graph path."""
+
+    found: list[SourceEntry]
+    strategy: Strategy
+    narrowed: bool = False  # found holds only the pool's members sharing a path with the target
+    pool: int = 0  # the pool's size when narrowed (for the message)
+    sample: tuple[str, ...] = ()  # a few of the pool's names when narrowed
+
+
+Tier = Callable[[TargetEntry, Index], Candidates]
+_POOL = 16  # auto-name candidates checked one by one; a larger pool is narrowed by path first
 
 
 def _by_structure(t: TargetEntry, candidates: Iterable[SourceEntry]) -> list[SourceEntry]:
@@ -135,23 +153,52 @@ def _by_structure(t: TargetEntry, candidates: Iterable[SourceEntry]) -> list[Sou
     return [s for s in candidates if mine.intersection(s.paths)]
 
 
-def _by_name(t: TargetEntry, index: Index) -> tuple[list[SourceEntry], Strategy]:
-    return list(index.by_name.get(t.name, ())), Strategy.NAME
+def _auto_by_structure(t: TargetEntry, index: Index) -> Candidates:
+    """An auto-named target first takes the one source, equal up to counters, at its own place in
+    the object graph: counters shift when a process builds other layers first, so an equal
+    name may be another layer's (day 2's ``dense_2`` is day 1's third Dense only by chance)."""
+    if not t.auto_components or not t.paths:
+        return Candidates([], Strategy.AUTO_NAME)
+    key = auto_key(t.name, t.auto_components)
+    near: dict[str, SourceEntry] = {}
+    for p in t.paths:
+        for s in index.by_auto_path.get((key, p), ()):
+            near[s.key] = s
+    found = [s for s in near.values() if compatible(t.name, t.auto_components, s.name)]
+    if len(found) != 1:
+        return Candidates([], Strategy.AUTO_NAME)
+    return Candidates(found, Strategy.NAME if found[0].name == t.name else Strategy.AUTO_NAME, narrowed=True)
 
 
-def _by_auto_name(t: TargetEntry, index: Index) -> tuple[list[SourceEntry], Strategy]:
+def _by_name(t: TargetEntry, index: Index) -> Candidates:
+    return Candidates(list(index.by_name.get(t.name, ())), Strategy.NAME)
+
+
+def _by_auto_name(t: TargetEntry, index: Index) -> Candidates:
+    """Sources equal up to auto-name counters. A model built twice in one process shifts every
+    counter, so one key can pool thousands of layers: then only the pool's members sharing an
+    object-graph path with the target are checked (linear, not quadratic, in the model)."""
     if not t.auto_components:
-        return [], Strategy.AUTO_NAME
-    pool = index.by_auto.get(auto_key(t.name, t.auto_components), ())
-    return [s for s in pool if compatible(t.name, t.auto_components, s.name)], Strategy.AUTO_NAME
+        return Candidates([], Strategy.AUTO_NAME)
+    key = auto_key(t.name, t.auto_components)
+    pool = index.by_auto.get(key, ())
+    if len(pool) <= _POOL:
+        return Candidates([s for s in pool if compatible(t.name, t.auto_components, s.name)], Strategy.AUTO_NAME)
+    near: dict[str, SourceEntry] = {}
+    for p in t.paths:
+        for s in index.by_auto_path.get((key, p), ()):
+            near[s.key] = s
+    found = [s for s in near.values() if compatible(t.name, t.auto_components, s.name)]
+    return Candidates(found, Strategy.AUTO_NAME, narrowed=True, pool=len(pool),
+                      sample=tuple(sorted(s.name for s in pool[:8])[:4]))
 
 
-def _by_path(t: TargetEntry, index: Index) -> tuple[list[SourceEntry], Strategy]:
+def _by_path(t: TargetEntry, index: Index) -> Candidates:
     found: dict[str, SourceEntry] = {}
     for p in t.paths:
         for s in index.by_path.get(p, ()):
             found[s.key] = s
-    return list(found.values()), Strategy.STRUCTURE
+    return Candidates(list(found.values()), Strategy.STRUCTURE)
 
 
 def _claim(tier: Tier, targets: list[TargetEntry], index: Index, claimed: dict[str, str],
@@ -160,19 +207,21 @@ def _claim(tier: Tier, targets: list[TargetEntry], index: Index, claimed: dict[s
     wants: dict[str, list[tuple[TargetEntry, Pair]]] = defaultdict(list)
     left = []
     for t in targets:
-        found, strategy = tier(t, index)
-        taken = [s for s in found if s.key in claimed]
-        found = [s for s in found if s.key not in claimed]
-        if taken and not found:
+        c = tier(t, index)
+        strategy = c.strategy
+        taken = [s for s in c.found if s.key in claimed]
+        found = [s for s in c.found if s.key not in claimed]
+        if taken and not found and not c.narrowed:
             out.missing[t.name] = _taken_detail(taken, claimed, out.pairs)
             continue
-        by_structure = False
-        if len(found) > 1:
-            narrowed = _by_structure(t, found)
+        by_structure = c.narrowed and len(found) == 1
+        if len(found) > 1 or (c.narrowed and len(found) != 1):
+            narrowed = found if c.narrowed else _by_structure(t, found)
             if len(narrowed) != 1:
-                names = ", ".join(sorted(s.name for s in found)[:4])
+                count, names = (c.pool, ", ".join(c.sample)) if c.narrowed else (
+                    len(found), ", ".join(sorted(s.name for s in found)[:4]))
                 out.missing[t.name] = (
-                    f"ambiguous: {len(found)} checkpoint variables could match ({names}) and "
+                    f"ambiguous: {count} checkpoint variables could match ({names}, ...) and "
                     f"the object graph does not decide; add a rename rule"
                 )
                 continue

@@ -52,39 +52,54 @@ def provisionally_built(optimizer: Any, build_on: Sequence[Any]) -> Iterator[boo
         raise
 
 
-_Saved = tuple[Any, dict[str, Any], list[tuple[Any, dict[str, Any], list[Any]]], dict[str, dict[Any, Any]]]
+_Saved = tuple[Any, dict[str, Any], list[tuple[Any, Any]]]
 
 
 def _state(obj: Any) -> _Saved:
-    """An object's attributes, with the contents of its lists and dicts: Keras tracks variables
-    by appending to lists it also holds elsewhere, so those are restored in place. A
-    ``ListWrapper`` (TF's tracked list) keeps its items in ``_storage`` and flags any mutation
-    that is not an append; both are saved, so the restore is not a mutation it sees."""
+    """An object's attributes, with the contents of the containers it holds, restored in place
+    later: Keras tracks variables by appending to lists it also holds elsewhere, and its
+    ``Tracker`` remembers the ids of what it tracked (an id Python reuses for a new variable
+    would otherwise be taken as tracked already)."""
     attrs = dict(vars(obj))
-    lists = [(v, dict(getattr(v, "__dict__", {})), list(_storage(v))) for v in attrs.values() if isinstance(v, list)]
-    dicts = {k: dict(v) for k, v in attrs.items() if isinstance(v, dict)}
-    return obj, attrs, lists, dicts
+    return obj, attrs, [(c, _copy(c)) for c in _containers(attrs.values())]
 
 
-def _storage(items: list[Any]) -> list[Any]:
-    inner = getattr(items, "_storage", None)
+def _containers(values: Any) -> list[Any]:
+    out = []
+    for v in values:
+        if isinstance(v, (list, dict, set)):
+            out.append(v)
+        elif hasattr(v, "stored_ids") and hasattr(v, "config"):  # keras.src.utils.tracking.Tracker
+            out += [v.stored_ids, *v.stored_ids.values()]
+    return out
+
+
+def _storage(items: Any) -> Any:
+    inner = getattr(items, "_storage", None)  # TF's ListWrapper keeps its items there
     return inner if isinstance(inner, list) else items
 
 
-def _restore(obj: Any, attrs: dict[str, Any], lists: list[tuple[Any, dict[str, Any], list[Any]]],
-             dicts: dict[str, dict[Any, Any]]) -> None:
+def _copy(container: Any) -> Any:
+    if isinstance(container, list):
+        return dict(getattr(container, "__dict__", {})), list(_storage(container))
+    return container.copy() if isinstance(container, set) else dict(container)
+
+
+def _restore(obj: Any, attrs: dict[str, Any], containers: list[tuple[Any, Any]]) -> None:
     current = vars(obj)
     for k in [k for k in current if k not in attrs]:
         del current[k]
     current.update(attrs)
-    for wrapper, wrapper_attrs, items in lists:
-        if hasattr(wrapper, "__dict__"):
-            vars(wrapper).clear()
-            vars(wrapper).update(wrapper_attrs)
-        list.__setitem__(_storage(wrapper), slice(None), items)  # not the wrapper's own __setitem__
-    for k, entries in dicts.items():
-        attrs[k].clear()
-        attrs[k].update(entries)
+    for container, saved in containers:
+        if isinstance(container, list):
+            wrapper_attrs, items = saved
+            if hasattr(container, "__dict__"):  # a ListWrapper flags mutations that are not appends
+                vars(container).clear()
+                vars(container).update(wrapper_attrs)
+            list.__setitem__(_storage(container), slice(None), items)  # not the wrapper's own __setitem__
+        else:
+            container.clear()
+            container.update(saved)
 
 
 def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTarget:
