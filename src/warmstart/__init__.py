@@ -34,6 +34,7 @@ from .sources.locate import Location, locate
 
 if TYPE_CHECKING:
     from .api import inspect_checkpoint, warm_start
+    from .saving import save
     from .report import Report
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "warm_start": "api",
     "inspect_checkpoint": "api",
+    "save": "saving",
     "Report": "report",
 }
 
@@ -89,5 +91,6 @@ __all__ = [
     "inspect_checkpoint",
     "locate",
     "read_vocab_file",
+    "save",
     "warm_start",
 ]

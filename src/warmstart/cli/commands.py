@@ -1,4 +1,4 @@
-"""What each command does, once its arguments are parsed: ``inspect``, ``plan``, ``demo``.
+"""What each command does, once its arguments are parsed: ``inspect``, ``plan``, ``apply``, ``demo``.
 
 A command returns its :class:`~.status.ExitStatus` and writes to the console it is given;
 it imports TensorFlow, the library's heavy parts and the demo only when it runs.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -17,14 +17,15 @@ from . import render
 from .models import load_model
 from .status import CliError, ExitStatus
 
-__all__ = ["cmd_demo", "cmd_inspect", "cmd_plan", "mismatch_policy"]
+__all__ = ["cmd_apply", "cmd_demo", "cmd_inspect", "cmd_plan", "mismatch_policy", "warm_start_options"]
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
     import warmstart as ws
     located = ws.locate(args.source)
     order = list(ws.EntryKind)  # variables, slots, other
-    entries = sorted(ws.inspect_checkpoint(args.source), key=lambda e: order.index(e.kind))  # stable: checkpoint order kept
+    entries = ws.inspect_checkpoint(args.source, source_root=args.source_root)
+    entries = tuple(sorted(entries, key=lambda e: order.index(e.kind)))  # stable: checkpoint order kept
     shown = [e for e in entries if args.all or e.kind is not ws.EntryKind.OTHER]
     if args.json:
         render.write_json(out, [render.entry_dict(e) for e in shown])
@@ -38,17 +39,62 @@ def cmd_plan(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSta
     import warmstart as ws
     ws.locate(args.source)  # a wrong path fails now, not after building a large model
     model = load_model(args.model)
-    report = ws.warm_start(
-        model, args.source,
-        include=args.include, exclude=args.exclude, rename=args.rename,
-        on_mismatch=mismatch_policy(args.on_mismatch, args.on_mismatch_for),
-        strict=args.strict, expect_missing=args.expect_missing, dry_run=True,
-    )
+    report = ws.warm_start(model, args.source, dry_run=True, **warm_start_options(args, model))
+    _show(report, args, console, out)
+    return ExitStatus.SUCCESS if report.ok else ExitStatus.PROBLEMS
+
+
+def cmd_apply(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
+    import tensorflow as tf
+
+    import warmstart as ws
+
+    ws.locate(args.source)
+    folder = Path(args.out)
+    if folder.exists() and any(folder.iterdir()):
+        raise CliError(f"apply --out {args.out!r}: the folder is not empty; give a new folder, so that the "
+                       f"day-2 starting point is only what this run wrote", ExitStatus.USAGE)
+    model = load_model(args.model)
+    options = warm_start_options(args, model)
+    if args.memory_budget is not None:
+        options["memory_budget"] = args.memory_budget << 20
+    report = ws.warm_start(model, args.source, **options)
+    objects = {"model": model} if options["optimizer"] is None else {"model": model, "optimizer": options["optimizer"]}
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), str(folder), max_to_keep=1)
+    prefix = manager.save()
+    render.write_json_file(folder / "report.json", report.to_dict())
+    _show(report, args, console, out)
+    if not args.json:
+        console.print(f"Wrote {prefix} and {folder / 'report.json'}", markup=False, highlight=False)
+    return ExitStatus.SUCCESS
+
+
+def warm_start_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """The library's keyword arguments from ``plan``'s and ``apply``'s options."""
+    import warmstart as ws
+
+    vocab: dict[str, Any] = {pattern: ws.Vocab(**kwargs) for pattern, kwargs in args.vocab}
+    vocab.update({pattern: ws.Hashed(*bins) for pattern, bins in args.hashed})
+    optimizer = None
+    if args.optimizer:
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise CliError(f"--optimizer: the model from {args.model!r} is not compiled, so it has no optimizer; "
+                           f"compile it in the factory, or leave --optimizer out", ExitStatus.USAGE)
+    return {
+        "include": args.include, "exclude": args.exclude, "rename": args.rename,
+        "on_mismatch": mismatch_policy(args.on_mismatch, args.on_mismatch_for), "vocab": vocab or None,
+        "cast": args.cast, "optimizer": optimizer, "strict": args.strict, "expect_missing": args.expect_missing,
+        "source_root": args.source_root,
+    }
+
+
+def _show(report: Any, args: argparse.Namespace, console: Console, out: TextIO) -> None:
     if args.json:
         render.write_json(out, report.to_dict())
     else:
-        console.print(report)
-    return ExitStatus.SUCCESS if report.ok else ExitStatus.PROBLEMS
+        for line in report.renderable(full=args.all):
+            console.print(line)
 
 
 def cmd_demo(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:

@@ -61,12 +61,21 @@ def _import_tensorflow() -> None:
 def exit_status_for(exc: BaseException) -> ExitStatus:
     if isinstance(exc, CliError):
         return exc.status
-    from warmstart.errors import CheckpointNotFoundError, CheckpointReadError, RuleError
+    from warmstart.errors import (
+        CheckpointNotFoundError,
+        CheckpointReadError,
+        IncompleteError,
+        NothingToLoadError,
+        RuleError,
+        ShapeMismatchError,
+    )
 
     if isinstance(exc, (CheckpointNotFoundError, CheckpointReadError)):
         return ExitStatus.CHECKPOINT
     if isinstance(exc, RuleError):
         return ExitStatus.RULE
+    if isinstance(exc, (IncompleteError, ShapeMismatchError, NothingToLoadError)):
+        return ExitStatus.PROBLEMS
     return ExitStatus.ERROR
 
 

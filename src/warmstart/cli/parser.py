@@ -10,10 +10,10 @@ import argparse
 from importlib import metadata
 from typing import Any
 
-from .commands import cmd_demo, cmd_inspect, cmd_plan
+from .commands import cmd_apply, cmd_demo, cmd_inspect, cmd_plan
 from .status import status_table
 
-__all__ = ["EPILOG", "POLICIES", "PROG", "build_parser", "mismatch_rule", "rename_rule"]
+__all__ = ["EPILOG", "POLICIES", "PROG", "build_parser", "hashed_rule", "mismatch_rule", "rename_rule", "vocab_rule"]
 
 PROG = "warmstart"
 POLICIES = ("error", "skip", "overlap")
@@ -25,6 +25,8 @@ examples:
   warmstart inspect runs/v1
   warmstart plan runs/v1 --model models.py:build_v2 \\
       --rename 'score/(.*)=head/\\1' --on-mismatch-for 'tower_.*=overlap'
+  warmstart apply runs/v1 --model models.py:build_v2 --out runs/v2-start \\
+      --vocab 'item_emb/embeddings=vocab/v1.txt:vocab/v2.txt,num_oov_indices=1' --optimizer
 """
 
 
@@ -52,6 +54,45 @@ def mismatch_rule(text: str) -> tuple[str, str]:
     return pattern, policy
 
 
+_VOCAB_OPTIONS = {"num_oov_indices": int, "mask_token": str, "num_oov_buckets": int, "old_num_oov_buckets": int,
+                  "old_num_oov_indices": int, "old_mask_token": str, "axis": int}
+
+
+def vocab_rule(text: str) -> tuple[str, dict[str, Any]]:
+    """``RE=OLD:NEW[,option=value...]``: a ``ws.Vocab`` between two vocabulary files, with its
+    layout options (``num_oov_indices=1``, ``mask_token=`` for an empty mask token, ...).
+
+    The options are split off at the commas first; then ``RE=OLD:NEW`` at its last ``=`` (a
+    regex may hold one) and ``OLD:NEW`` at its first ``:``.
+    """
+    head, *options = text.split(",")
+    pattern, sep, files = head.rpartition("=")
+    old, colon, new = files.partition(":")
+    if not sep or not pattern or not colon or not old or not new:
+        raise argparse.ArgumentTypeError(
+            f"expected RE=OLD:NEW[,option=value...] (e.g. 'item_emb/.*=v1.txt:v2.txt,num_oov_indices=1'), got {text!r}")
+    kwargs: dict[str, Any] = {"old": old, "new": new}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not eq or key not in _VOCAB_OPTIONS:
+            raise argparse.ArgumentTypeError(
+                f"--vocab option {option!r}: expected one of {', '.join(f'{k}=...' for k in _VOCAB_OPTIONS)}")
+        try:
+            kwargs[key] = _VOCAB_OPTIONS[key](value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--vocab option {option!r}: {key} takes a number") from None
+    return pattern, kwargs
+
+
+def hashed_rule(text: str) -> tuple[str, tuple[int, int]]:
+    """``RE=OLD_BINS:NEW_BINS``: a ``ws.Hashed`` remap."""
+    pattern, sep, bins = text.rpartition("=")
+    old, colon, new = bins.partition(":")
+    if not sep or not pattern or not colon or not old.isdigit() or not new.isdigit():
+        raise argparse.ArgumentTypeError(f"expected RE=OLD_BINS:NEW_BINS (e.g. 'user_hash/.*=100:200'), got {text!r}")
+    return pattern, (int(old), int(new))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -65,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_inspect(commands)
     _add_plan(commands)
+    _add_apply(commands)
     _add_demo(commands)
     return parser
 
@@ -93,12 +135,36 @@ def _add_inspect(commands: Any) -> None:
                    help="checkpoint prefix, CheckpointManager directory or SavedModel directory")
     p.add_argument("--all", action="store_true", help="also list other entries (counters, hyperparameters)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    _add_source_root(p)
     p.set_defaults(handler=cmd_inspect)
+
+
+def _add_source_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source-root", metavar="PATH",
+                   help="the sub-object of the checkpoint that is the model, for a checkpoint holding several "
+                   "(tf.train.Checkpoint(generator=g, discriminator=d): --source-root generator)")
 
 
 def _add_plan(commands: Any) -> None:
     p = _subparser(commands, "plan", "Plan a warm start (a dry run: nothing is written) and "
                    "show what would be loaded, skipped and missing.")
+    _add_warm_start_options(p)
+    p.set_defaults(handler=cmd_plan)
+
+
+def _add_apply(commands: Any) -> None:
+    p = _subparser(commands, "apply", "Build the model, warm-start it, and write a TF2 checkpoint of the result "
+                   "(restorable by tf.train.Checkpoint of the same model, and by warm_start) and the report as "
+                   "JSON into --out: the day-2 starting point, prepared before training starts.")
+    _add_warm_start_options(p)
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where the checkpoint (DIR/ckpt-1, with a 'checkpoint' state file) and report.json go")
+    p.add_argument("--memory-budget", type=_positive, metavar="MiB",
+                   help="hold up to this much verified data, stream larger tables (default: 256)")
+    p.set_defaults(handler=cmd_apply)
+
+
+def _add_warm_start_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="checkpoint prefix or directory")
     p.add_argument("--model", required=True, metavar="MODULE:FACTORY",
                    help="a function returning the built model: 'pkg.models:build' or "
@@ -113,12 +179,23 @@ def _add_plan(commands: Any) -> None:
                    help="when shapes differ: error, skip (default) or overlap (copy the common block)")
     p.add_argument("--on-mismatch-for", action="append", default=[], type=mismatch_rule,
                    metavar="RE=POLICY", help="a policy for matching targets; first match wins")
+    p.add_argument("--vocab", action="append", default=[], type=vocab_rule, metavar="RE=OLD:NEW[,OPT=V]",
+                   help="remap the rows of matching tables by token between two vocabulary files; options: "
+                   "num_oov_indices=N and mask_token= (a Keras lookup's mask and OOV rows first), "
+                   "num_oov_buckets=N (TF1: OOV rows last), old_*, axis=1")
+    p.add_argument("--hashed", action="append", default=[], type=hashed_rule, metavar="RE=OLD_BINS:NEW_BINS",
+                   help="remap the rows of a hashed feature's table to a new number of bins")
+    p.add_argument("--cast", action="append", default=[], metavar="SRC->DST",
+                   help="allow a dtype change beyond the safe ones, e.g. 'float64->float32'")
+    p.add_argument("--optimizer", action="store_true",
+                   help="also carry the compiled optimizer's slots (the model factory returns a compiled model)")
     p.add_argument("--strict", action="store_true",
                    help="every included target must be loaded (or covered by --expect-missing)")
     p.add_argument("--expect-missing", action="append", default=[], metavar="RE",
                    help="targets expected to stay new under --strict")
+    _add_source_root(p)
+    p.add_argument("--all", action="store_true", help="show every row of the report's tables")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(handler=cmd_plan)
 
 
 def _add_demo(commands: Any) -> None:

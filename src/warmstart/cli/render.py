@@ -14,6 +14,7 @@ import os
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich import box
@@ -32,6 +33,7 @@ __all__ = [
     "quiet_libraries",
     "traceback_text",
     "write_json",
+    "write_json_file",
 ]
 
 # Continuation lines of an error message shown on stderr. Messages end in a "Fix:" line
@@ -92,6 +94,10 @@ def inspect_table(console: Console, entries: Iterable[SourceEntry], *, prefix: s
 def write_json(out: TextIO, data: Any) -> None:
     """JSON straight to the stream: rich would highlight and wrap it."""
     out.write(json.dumps(data, indent=2) + "\n")
+
+
+def write_json_file(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def error_text(exc: BaseException, *, prog: str = "warmstart", kind: bool = True) -> str:

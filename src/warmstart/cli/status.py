@@ -24,8 +24,8 @@ class ExitStatus(enum.IntEnum):
         return member
 
     SUCCESS = 0, "success"
-    PROBLEMS = 1, ("the plan has problems: a real run would fail (--strict, --on-mismatch error) "
-                   "or would load nothing")
+    PROBLEMS = 1, ("the plan has problems: a real run fails or would fail (--strict, --on-mismatch error, "
+                   "an ambiguous pairing) or would load nothing")
     USAGE = 2, "usage error (bad arguments, a --model that cannot be found)"
     CHECKPOINT = 3, "checkpoint not found or unreadable"
     RULE = 4, "rule error: a bad regex, a rule that matched nothing"

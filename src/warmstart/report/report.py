@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
 
 from ..plan import LoadedEntry, Plan, SkippedEntry, SlotEntry, SlotPlan
 
@@ -83,17 +83,28 @@ class Report:
             + ("" if self.ok else f"; {len(self.problems)} problem(s)")
         )
 
+    def text(self, *, full: bool = False) -> str:
+        """The report as tables; long tables are summarised (the first rows of each action or
+        reason, then a count) unless ``full``. ``str(report)`` is ``report.text()``."""
+        from .render import lines
+
+        return "\n".join(text for _, text in lines(self, full=full))
+
     def __str__(self) -> str:
-        buffer = io.StringIO()
-        Console(file=buffer, width=120, color_system=None, force_terminal=False).print(self)
-        return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
+        return self.text()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """``console.print(report)`` draws the tables on any rich console (with colour on a
-        terminal); the library itself never prints."""
-        from .render import renderables
+        """``console.print(report)`` draws the summarised tables on any rich console (with colour
+        on a terminal); the library itself never prints. ``report.renderable(full=True)`` for all."""
+        yield from self.renderable()
 
-        yield from renderables(self)
+    def renderable(self, *, full: bool = False) -> list[Text]:
+        """The report's lines as rich ``Text`` (titles bold, warnings and problems coloured)."""
+        from .render import lines
+
+        styles = {"title": "bold", "header": "bold", "warning": "yellow", "problem": "red", "rule": "dim"}
+        return [Text(text, style=styles.get(style, ""), no_wrap=style in ("header", "rule", ""), overflow="ignore")
+                for style, text in lines(self, full=full)]
 
 
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
