@@ -46,6 +46,13 @@ def plan_problems(plan: Plan, entries: Sequence[SourceEntry], *, strict: bool) -
         ]
         lines[0] += "\n  Fix: add a rule that loads it, or expect_missing=[...] the names you expect to stay new."
         out.append(Problem(IncompleteError, join_problems("strict warm start is incomplete:", lines)))
+    unpreserved = [s for s in plan.steps if s.unpreserved] if strict else []
+    if unpreserved:
+        lines = [f"{s.target!r} would load as an overlap, not function-preserving: {s.unpreserved}."
+                 for s in unpreserved]
+        lines[0] += (f"\n  Fix: on_mismatch={{{unpreserved[0].target!r}: \"overlap\"}} to accept the change, "
+                     f"or change the model so that the layer keeps its inputs.")
+        out.append(Problem(IncompleteError, join_problems("strict warm start cannot preserve the function:", lines)))
     if not plan.steps:
         sources = [e.name for e in entries if e.kind is EntryKind.VARIABLE]
         targets = list(plan.missing) + [s.target for s in plan.skipped]

@@ -1,4 +1,4 @@
-"""Decide what to do with one pair: copy, cast, overlap, remap, or skip (and why).
+"""Decide what to do with one pair: copy, cast, overlap, preserve, remap, or skip (and why).
 
 Pure Python. Shared by variables and optimizer slots: both ask :func:`cast_action` whether a
 dtype change is loadable, so the two cannot disagree about casts.
@@ -6,10 +6,15 @@ dtype change is loadable, so the two cannot disagree about casts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..entries import SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
 from ..remap.rows import RowMap
+from ..remap.vocab import MEAN
 from ..rules import OnMismatch, Rules, VocabRule
+from .layouts import Placement, place
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
 
@@ -52,13 +57,14 @@ def decide(
 ) -> Decision:
     """A step, a skip, or (policy "error") a refusal. Raises :class:`VocabMisfit`."""
 
-    def step(action: Action, remap: Remap | None = None) -> Step:
+    def step(action: Action, remap: Remap | None = None, detail: str = "", **placed: Any) -> Step:
         rows = remap.rows if remap is not None else None
+        if remap is not None:
+            detail = "; ".join(filter(None, (_rows_detail(remap), detail)))
         return Step(
             target=t.name, source=s.name, key=s.key, action=action, shape=t.shape, source_shape=s.shape,
             dtype=t.dtype, source_dtype=s.dtype, strategy=strategy, by_structure=by_structure, rule=rule,
-            remap=remap, detail=rows.describe() if rows is not None else "",
-            rows=rows.counts() if rows is not None else (),
+            remap=remap, detail=detail, rows=rows.counts() if rows is not None else (), **placed,
         )
 
     policy = rules.mismatch_policy(t.name)
@@ -72,11 +78,27 @@ def decide(
     if s.shape == t.shape:
         return step(action)
     detail = f"checkpoint shape {s.shape} != model shape {t.shape}"
-    if policy is OnMismatch.OVERLAP and len(s.shape) == len(t.shape):
-        return step(Action.OVERLAP)
-    if policy is OnMismatch.OVERLAP:
-        detail += f"; overlap needs equal ranks ({len(s.shape)} != {len(t.shape)})"
+    if policy in _BLOCKWISE and len(s.shape) == len(t.shape):
+        return step(Action.OVERLAP) if policy is OnMismatch.OVERLAP else _preserve(t, s, None, step)
+    if policy in _BLOCKWISE:
+        detail += f"; {policy} needs equal ranks ({len(s.shape)} != {len(t.shape)})"
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
+
+
+_BLOCKWISE = (OnMismatch.OVERLAP, OnMismatch.PRESERVE)
+NOT_PRESERVING = "not function-preserving"
+
+
+def _preserve(t: TargetEntry, s: SourceEntry, remap: Remap | None, step: Callable[..., Step]) -> Step:
+    """``preserve``: the placement that keeps the layer's function, or an overlap that says why
+    there is none."""
+    axis = remap.axis if remap is not None else None
+    placed = place(t.layer, s.shape, t.shape, remap_axis=axis)
+    if isinstance(placed, Placement):
+        return step(Action.VOCAB if remap is not None else Action.PRESERVE, remap, placed.detail,
+                    offset=placed.offset if any(placed.offset) else (), zero=placed.zero)
+    action = Action.VOCAB if remap is not None else Action.OVERLAP
+    return step(action, remap, f"{NOT_PRESERVING}: {placed}", unpreserved=placed)
 
 
 def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: SkipReason,
@@ -103,11 +125,28 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
                 vocab.old_num_oov_buckets, "old", "old_num_oov_buckets")
     others_t = t.shape[:axis] + t.shape[axis + 1 :]
     others_s = s.shape[:axis] + s.shape[axis + 1 :]
+    if vocab.initializer == MEAN and rows.carried == 0:
+        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried rows, and no token of the new "
+                          f"vocabulary is in the old one.")
+    remap = Remap(rows, axis, vocab.initializer)
     if others_t == others_s or policy is OnMismatch.OVERLAP:
-        return step(Action.VOCAB, Remap(rows, axis, vocab.initializer))
+        return step(Action.VOCAB, remap)
+    if policy is OnMismatch.PRESERVE:
+        return _preserve(t, s, remap, step)
     detail = (f"vocab remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
+
+
+def _rows_detail(remap: Remap) -> str:
+    """``"9 rows carried, 3 new (mean), 1 old dropped"``: the row map's counts, and what the
+    new rows got when an initializer set them."""
+    rows = remap.rows
+    init = remap.initializer
+    if init is None or rows.fresh == 0:
+        return rows.describe()
+    how = "mean" if init == MEAN else f"initializer {getattr(init, '__name__', type(init).__name__)}"
+    return f"{rows.carried} rows carried, {rows.fresh} new ({how}), {rows.dropped} old dropped"
 
 
 def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:
@@ -132,7 +171,8 @@ def _mismatch_message(t: TargetEntry, s: SourceEntry, detail: str, *, dtype: boo
     fix = (
         f"    Fix: exclude=[{pattern!r}], or on_mismatch=\"skip\" to get a report instead."
         if dtype
-        else f"    Fix: on_mismatch={{{pattern!r}: \"overlap\"}} to copy the common block,\n"
+        else f"    Fix: on_mismatch={{{pattern!r}: \"overlap\"}} to copy the common block (\"preserve\" to keep\n"
+        f"    the layer's function too),\n"
         f"    or exclude=[{pattern!r}], or on_mismatch=\"skip\" to get a report instead."
     )
     return f"cannot warm-start {t.name!r} from {s.name!r}:\n    {detail}.\n{fix}"

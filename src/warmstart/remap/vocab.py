@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import VocabError
 
-__all__ = ["Initializer", "Vocab", "VocabSource", "load_tokens", "read_vocab_file"]
+__all__ = ["MEAN", "Initializer", "NewRows", "Vocab", "VocabSource", "load_tokens", "read_vocab_file"]
 
 VocabSource = str | os.PathLike[str] | Sequence[Any] | Any
 Initializer = Callable[[tuple[int, ...], str], Any]
+MEAN = "mean"
+NewRows = Initializer | Literal["mean"]
+"""What new rows get: ``initializer(shape, dtype)``, or ``"mean"``: the mean of the carried rows."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,10 @@ class Vocab:
 
     Row ``i`` of the new table takes the checkpoint row of the token ``new[i]``. Rows of new
     tokens and the ``num_oov_buckets`` OOV rows after them keep the variable's current
-    (freshly initialised) values, or get ``initializer(shape, dtype)`` when given. With
+    (freshly initialised) values, or get ``initializer(shape, dtype)`` when given, or with
+    ``initializer="mean"`` the mean of the carried rows (as Hugging Face's
+    ``resize_token_embeddings`` does): a new item then scores like an average one. Their
+    optimizer slots keep their initial values either way. With
     ``old_num_oov_buckets``, the checkpoint's OOV rows (after its tokens) are carried onto
     the new OOV rows, as far as both have them.
 
@@ -42,7 +48,7 @@ class Vocab:
     num_oov_buckets: int = 0
     axis: int = 0
     old_num_oov_buckets: int = 0
-    initializer: Initializer | None = field(default=None, compare=False)
+    initializer: NewRows | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.axis not in (0, 1):
@@ -51,6 +57,12 @@ class Vocab:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise VocabError(f"Vocab {name} must be a non-negative int, not {value!r}.")
+        init = self.initializer
+        if not (init is None or init == MEAN or (callable(init) and not isinstance(init, str))):
+            raise VocabError(
+                f"Vocab initializer must be None (new rows keep their values), \"mean\" (the mean of the "
+                f"carried rows) or a callable (shape, dtype) -> values, not {init!r}."
+            )
 
 
 def read_vocab_file(path: str | os.PathLike[str], *, frequency: bool = False) -> list[str]:

@@ -21,6 +21,7 @@ import tensorflow as tf
 from ..entries import TargetEntry
 from ..errors import TargetNotBuiltError, UnsupportedTargetError
 from ..names import MAX_PATHS, OPTIMIZER_EDGES, structural_name
+from .layers import layer_infos
 from .variables import dtype_of, is_variable, shape_of
 
 __all__ = ["Target", "walk_target"]
@@ -88,6 +89,7 @@ def _from_keras(model: Any) -> Target:
     prefix = model.name + "/"
     strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
+    owners = layer_infos(model)
     named = []
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
@@ -105,7 +107,7 @@ def _from_keras(model: Any) -> Target:
             name = structural_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
-        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components))
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components, owners.get(id(v))))
         variables[name] = v
     return Target(tuple(entries), variables, "keras")
 
