@@ -50,8 +50,9 @@ def plan_problems(plan: Plan, entries: Sequence[SourceEntry], *, strict: bool) -
     if unpreserved:
         lines = [f"{s.target!r} would load as an overlap, not function-preserving: {s.unpreserved}."
                  for s in unpreserved]
-        lines[0] += (f"\n  Fix: on_mismatch={{{unpreserved[0].target!r}: \"overlap\"}} to accept the change, "
-                     f"or change the model so that the layer keeps its inputs.")
+        name = unpreserved[0].target
+        lines[0] += (f"\n  Fix: on_mismatch={{{name!r}: \"overlap\"}} to accept the change, or exclude=[{name!r}] "
+                     f"to leave it as initialised.")
         out.append(Problem(IncompleteError, join_problems("strict warm start cannot preserve the function:", lines)))
     if not plan.steps:
         sources = [e.name for e in entries if e.kind is EntryKind.VARIABLE]

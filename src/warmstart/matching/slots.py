@@ -86,7 +86,9 @@ def _decide(t: TargetSlot, src: SourceEntry, var: Step) -> Step | str:
         return f"dtype_mismatch: checkpoint slot {src.dtype} != optimizer slot {t.dtype}"
     remap = None
     if var.remap is not None and _follows_rows(t.shape, src.shape, var):
-        action, remap = Action.VOCAB, Remap(var.remap.rows, var.remap.axis)  # new rows' slots: their init
+        action, remap = Action.VOCAB, var.remap
+        if remap.initializer is not None:  # new rows' slots keep their init
+            remap = Remap(remap.rows, remap.axis)
     elif src.shape != t.shape:
         if var.action not in (Action.OVERLAP, Action.PRESERVE) or len(src.shape) != len(t.shape):
             return f"shape_mismatch: checkpoint slot {src.shape} != optimizer slot {t.shape}"
