@@ -139,14 +139,12 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
 
 
 def _rows_detail(remap: Remap) -> str:
-    """``"9 rows carried, 3 new (mean), 1 old dropped"``: the row map's counts, and what the
-    new rows got when an initializer set them."""
+    """``"9 rows carried, 3 new (mean), 1 old dropped"``: the row map's counts, and ``mean``
+    when the new rows are the carried rows' mean."""
     rows = remap.rows
-    init = remap.initializer
-    if init is None or rows.fresh == 0:
+    if remap.initializer != MEAN or rows.fresh == 0:
         return rows.describe()
-    how = "mean" if init == MEAN else f"initializer {getattr(init, '__name__', type(init).__name__)}"
-    return f"{rows.carried} rows carried, {rows.fresh} new ({how}), {rows.dropped} old dropped"
+    return f"{rows.carried} rows carried, {rows.fresh} new (mean), {rows.dropped} old dropped"
 
 
 def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:
