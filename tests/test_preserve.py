@@ -251,3 +251,19 @@ def test_tf_keras_layers_are_known_too(tmp_path):
     assert {e.target: str(e.action) for e in report.loaded}["out/kernel"] == "preserve"
     x = np.random.default_rng(2).normal(size=(5, 3)).astype("float32")
     np.testing.assert_allclose(new(x).numpy(), old(x).numpy(), atol=1e-6)
+
+
+def test_target_entries_name_the_layer_that_owns_each_variable():
+    from warmstart.targets import walk_target
+
+    x = keras.Input((4, 6))
+    h = keras.layers.Conv1D(3, 3, padding="causal", dilation_rate=2, name="c")(x)
+    h = keras.layers.MultiHeadAttention(2, key_dim=4, name="mha")(h, h)
+    layers = {e.name: e.layer for e in walk_target(keras.Model(x, h)).entries}
+    c = layers["c/kernel"]
+    assert (c.kind, c.variable, c.padding, c.strides, c.dilation, c.parent) == ("Conv1D", "kernel", "causal", (1,),
+                                                                              (2,), "")
+    q = layers["mha/query/kernel"]
+    assert (q.kind, q.variable, q.name, q.parent, q.equation) == ("EinsumDense", "kernel", "query",
+                                                                  "MultiHeadAttention", "abc,cde->abde")
+    assert walk_target({"v": tf.Variable([1.0])}).entries[0].layer is None
