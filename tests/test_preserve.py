@@ -267,3 +267,28 @@ def test_target_entries_name_the_layer_that_owns_each_variable():
     assert (q.kind, q.variable, q.name, q.parent, q.equation) == ("EinsumDense", "kernel", "query",
                                                                   "MultiHeadAttention", "abc,cde->abde")
     assert walk_target({"v": tf.Variable([1.0])}).entries[0].layer is None
+
+
+def test_class_vocabulary_output_layer_with_more_inputs(tmp_path):
+    """Columns follow their classes (Vocab axis=1) and the new inputs' rows are zero for every
+    class: the carried classes score on old inputs what they did."""
+    def model(inputs, classes):
+        x = keras.Input((inputs,))
+        return keras.Model(x, keras.layers.Dense(classes, name="cls")(x))
+
+    old_classes, new_classes = ["cat", "dog", "owl"], ["owl", "yak", "cat", "emu"]
+    keras.utils.set_random_seed(8)
+    old = model(4, 3)
+    prefix = save(tmp_path, model=old)
+    new = model(6, 4)
+    init = new.get_layer("cls").kernel.numpy()
+    vocab = {"cls/kernel": ws.Vocab(old_classes, new_classes, axis=1), "cls/bias": ws.Vocab(old_classes, new_classes)}
+    report = ws.warm_start(new, prefix, vocab=vocab, on_mismatch="preserve", strict=True)
+    kernel, before = new.get_layer("cls").kernel.numpy(), old.get_layer("cls").kernel.numpy()
+    np.testing.assert_array_equal(kernel[:4, [0, 2]], before[:, [2, 0]])
+    assert (kernel[4:] == 0).all()
+    np.testing.assert_array_equal(kernel[:4, [1, 3]], init[:4, [1, 3]])
+    x = np.random.default_rng(3).normal(size=(5, 6)).astype("float32")
+    np.testing.assert_allclose(new(x).numpy()[:, [0, 2]], old(x[:, :4]).numpy()[:, [2, 0]], atol=1e-6)
+    assert {e.target: e.detail for e in report.loaded}["cls/kernel"] == (
+        "2 rows carried, 2 new, 1 old dropped; new inputs 4-5 zero")

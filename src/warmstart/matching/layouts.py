@@ -43,11 +43,11 @@ Box = tuple[Shape, Shape]
 class Role(enum.Enum):
     """What an axis of a variable is to the layer that owns it."""
 
-    IN = "in"
-    OUT = "out"
-    ID = "id"
-    WINDOW = "window"
-    FIXED = "fixed"
+    IN = "in"  # summed into every output: new entries zero, fewer drop inputs
+    OUT = "out"  # one entry per output: new ones keep their init
+    ID = "id"  # one entry per id or channel, reaching only its own outputs: new ones keep their init
+    WINDOW = "window"  # a convolution's taps: the old ones where the padding puts them, zeros around
+    FIXED = "fixed"  # normalised or scaled over: any change alters every output
 
 
 @dataclass(frozen=True, slots=True)
