@@ -367,3 +367,121 @@ def test_duplicate_keras_paths_are_told_apart_by_structure(tmp_path):
     assert len(report.loaded) == 4 and not report.missing and not report.unused
     np.testing.assert_array_equal(new.left.layers[0].kernel.numpy(), old.left.layers[0].kernel.numpy())
     np.testing.assert_array_equal(new.right.layers[0].kernel.numpy(), old.right.layers[0].kernel.numpy())
+
+
+# --- errors that name the reason ------------------------------------------------------------
+
+
+def test_float64_needs_an_opt_in_cast_and_nothing_to_load_names_the_reason(tmp_path):
+    class Weights(tf.Module):
+        def __init__(self, dtype):
+            super().__init__()
+            self.w = tf.Variable(np.arange(6.0).reshape(2, 3).astype(dtype))  # numpy's float64 by default
+            self.b = tf.Variable(np.ones(3, dtype))
+
+    prefix = tf.train.Checkpoint(model=Weights("float64")).write(str(tmp_path / "ckpt"))
+    target = Weights("float32")
+    before = snapshot(target)
+    with pytest.raises(ws.NothingToLoadError) as e:
+        ws.warm_start(target, prefix)
+    message = str(e.value)
+    assert "'w': dtype_mismatch: checkpoint dtype float64 != model dtype float32 (no safe cast; " \
+           "cast='float64->float32' allows it)" in message
+    assert "'b': dtype_mismatch" in message
+    assert_untouched(before, target)
+    report = ws.warm_start(target, prefix, cast="float64->float32")
+    assert {e.target: e.action for e in report.loaded} == {"w": ws.Action.CAST, "b": ws.Action.CAST}
+    assert {(e.dtype, e.source_dtype) for e in report.loaded} == {("float32", "float64")}
+    np.testing.assert_array_equal(target.w.numpy(), np.arange(6.0, dtype="float32").reshape(2, 3))
+    with pytest.raises(ws.RuleError, match=r"cast\[0\]: expected 'SOURCE->TARGET'"):
+        ws.warm_start(target, prefix, cast="float64->int32")
+
+
+def test_every_shape_differing_names_each_reason(trained):
+    _, run = trained
+    new = mlp(widths=(12, 5), inputs=6, seed=30)
+    with pytest.raises(ws.NothingToLoadError) as e:
+        ws.warm_start(new, run, exclude=["head/.*"])
+    message = str(e.value)
+    assert "'d1/kernel': shape_mismatch: checkpoint shape (4, 8) != model shape (6, 12)" in message
+    assert "'head/bias': excluded: exclude 'head/.*'" in message
+
+
+def test_one_error_names_every_problem(trained):
+    _, run = trained
+    new = mlp(widths=(12, 3), extra_after="d2", seed=31)
+    with pytest.raises(ws.ShapeMismatchError) as e:
+        ws.warm_start(new, run, on_mismatch="error", strict=True)
+    message = str(e.value)
+    assert "cannot warm-start 'd1/kernel'" in message
+    assert "Also: strict warm start is incomplete" in message and "'inserted/kernel' would not be loaded" in message
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"memory_budget": -1}, "memory_budget must be None"),
+    ({"memory_budget": 1.5}, "memory_budget must be None"),
+    ({"optimizer_step": "keep"}, "optimizer_step must be 'carry' or 'reset'"),
+    ({"progress": 3}, "progress must be a callable"),
+    ({"strict": "yes"}, "strict must be True or False"),
+    ({"source_root": ""}, "source_root must be"),
+])
+def test_bad_arguments_are_warm_start_errors(trained, kwargs, match):
+    _, run = trained
+    with pytest.raises(ws.ArgumentError, match=match) as e:
+        ws.warm_start(mlp(seed=32), run, **kwargs)
+    assert isinstance(e.value, ws.WarmStartError) and isinstance(e.value, ValueError)
+
+
+def test_a_bytes_path_is_an_argument_error(trained):
+    _, run = trained
+    with pytest.raises(ws.ArgumentError, match="source must be a path") as e:
+        ws.warm_start(mlp(seed=33), run.encode())
+    assert isinstance(e.value, TypeError)
+
+
+# --- two models in one checkpoint -----------------------------------------------------------
+
+
+def test_source_root_picks_one_of_two_models(tmp_path):
+    generator, discriminator = mlp(seed=34), mlp(seed=35)  # same layer names
+    prefix = tf.train.Checkpoint(generator=generator, discriminator=discriminator).write(str(tmp_path / "gan"))
+    new = mlp(seed=36)
+    before = snapshot(new)
+    with pytest.raises(ws.NothingToLoadError, match=r"holds 2 models \(discriminator, generator\).*"
+                                                      r"source_root='discriminator'"):
+        ws.warm_start(new, prefix)
+    assert_untouched(before, new)
+    for root, source_model in (("generator", generator), ("discriminator", discriminator)):
+        report = ws.warm_start(new, prefix, source_root=root, strict=True)
+        assert report.unused == () and len(report.loaded) == 6
+        for a, b in zip(source_model.variables, new.variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    names = {e.name for e in ws.inspect_checkpoint(prefix, source_root="generator") if e.kind == "variable"}
+    assert names == {"d1/kernel", "d1/bias", "d2/kernel", "d2/bias", "head/kernel", "head/bias"}
+    with pytest.raises(ws.RuleError, match=r"source_root 'gen': the checkpoint's root has no 'gen'; it holds "
+                                           r"discriminator, generator"):
+        ws.warm_start(new, prefix, source_root="gen")
+
+
+# --- auto-named layers ----------------------------------------------------------------------
+
+
+def test_an_inserted_auto_named_layer_is_flagged_and_strict_refuses_the_guess(tmp_path):
+    def model(extra):
+        layers = [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(8)]
+        layers += [keras.layers.Dense(8)] if extra else []
+        return keras.Sequential(layers + [keras.layers.Dense(1)])
+
+    keras.backend.clear_session()
+    prefix = tf.train.Checkpoint(model=model(False)).write(str(tmp_path / "day1"))
+    keras.backend.clear_session()  # day 2 in a fresh process: dense, dense_1, dense_2, dense_3
+    new = model(True)
+    before = snapshot(new)
+    with pytest.raises(ws.AmbiguousMatchError, match=r"auto-named 'dense' layers: the model has 4") as e:
+        ws.warm_start(new, prefix, strict=True)
+    assert isinstance(e.value, ws.IncompleteError)
+    assert_untouched(before, new)
+    report = ws.warm_start(new, prefix)
+    assert any(w.startswith("auto-named 'dense' layers") for w in report.warnings)
+    assert "dense_3/kernel" in report.missing
+    assert "by a rename" not in json.dumps(report.to_dict())  # no rename was given

@@ -81,3 +81,54 @@ def test_write_block_in_place_and_distributed_fallback():
     k = keras.Variable(np.zeros((3, 3), "float32"))
     write_block(k, tf.ones((3, 2)))
     assert k.numpy()[:, :2].sum() == 6 and k.numpy()[:, 2].sum() == 0
+
+
+class ListHolder(keras.Model):
+    """Layers in a plain Python list: Keras 3 counts them in ``weights``, TF's object graph
+    (and so every tf.train.Checkpoint of the model) does not see them."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.blocks = [keras.layers.Dense(4, name=f"b{i}") for i in range(3)]
+        self.head = keras.layers.Dense(1, name="head")
+
+    def call(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+
+
+def built_list_holder():
+    model = ListHolder()
+    model(np.zeros((1, 4), "float32"))
+    return model
+
+
+def test_variables_tf_cannot_checkpoint_are_targets_that_say_why():
+    got = names(built_list_holder())
+    assert set(got) == {f"b{i}/{w}" for i in range(3) for w in ("kernel", "bias")} | {"head/kernel", "head/bias"}
+    assert got["head/kernel"].untracked is None and got["head/kernel"].paths
+    why = got["b1/kernel"].untracked
+    assert got["b1/kernel"].paths == () and "plain Python list `blocks`" in why and "Fix:" in why
+
+
+def test_list_held_layers_are_missing_with_the_reason_and_strict_fails(tmp_path):
+    import warmstart as ws
+    from support import assert_untouched, snapshot
+
+    old = built_list_holder()
+    prefix = tf.train.Checkpoint(model=old).write(str(tmp_path / "ckpt"))
+    assert {k for k, _ in tf.train.list_variables(prefix)} == {
+        "_CHECKPOINTABLE_OBJECT_GRAPH", "model/head/_kernel/.ATTRIBUTES/VARIABLE_VALUE",
+        "model/head/bias/.ATTRIBUTES/VARIABLE_VALUE"}  # TF's own checkpoint misses the list
+    new = built_list_holder()
+    before = snapshot(new)
+    with pytest.raises(ws.IncompleteError, match="plain Python list `blocks`"):
+        ws.warm_start(new, prefix, strict=True)
+    assert_untouched(before, new)
+    report = ws.warm_start(new, prefix)
+    assert {e.target for e in report.loaded} == {"head/kernel", "head/bias"}
+    assert len(report.missing) == 6 and all("plain Python list" in report.missing_detail[n] for n in report.missing)
+    np.testing.assert_array_equal(new.head.kernel.numpy(), old.head.kernel.numpy())
+    accounted = {e.target for e in report.loaded} | {e.target for e in report.skipped} | set(report.missing)
+    assert accounted == {v.path.split("/", 1)[1] for v in new.weights}

@@ -9,7 +9,8 @@ import tensorflow as tf
 from support import assert_untouched, save, snapshot
 
 import warmstart as ws
-from warmstart.remap import load_tokens, row_map
+from warmstart.remap import Layout, load_tokens, row_map
+from warmstart.remap.vocab import lookup_layout
 
 OLD = [f"item{i}" for i in range(40)]
 rng = np.random.default_rng(0)
@@ -46,9 +47,11 @@ def test_tokens_from_files_sequences_and_lookup_layers(tmp_path):
     (tmp_path / "f.txt").write_text("12 a\n3 b\n")
     assert ws.read_vocab_file(tmp_path / "f.txt", frequency=True) == ["a", "b"]
     assert load_tokens([b"a", "b", 3], label="x") == ["a", "b", "3"]
-    lookup = keras.layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=2)
-    assert load_tokens(lookup, label="x") == ["[UNK]", "[UNK]\x001", "x", "y"]
-    assert load_tokens(keras.layers.IntegerLookup(vocabulary=[7, 9]), label="x")[1:] == ["7", "9"]
+    lookup = keras.layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=2, mask_token="")
+    assert lookup.get_vocabulary() == ["", "[UNK]", "[UNK]", "x", "y"]
+    assert load_tokens(lookup, label="x") == ["x", "y"]  # the mask and OOV rows are its layout
+    assert lookup_layout(lookup) == Layout(mask=True, oov_first=2) and lookup_layout(lookup).leading == 3
+    assert load_tokens(keras.layers.IntegerLookup(vocabulary=[7, 9]), label="x") == ["7", "9"]
 
 
 @pytest.mark.parametrize(
@@ -124,8 +127,10 @@ def test_remap_with_overlap_on_the_width(tmp_path):
 @pytest.mark.parametrize(
     "vocab, match",
     [
-        (ws.Vocab(OLD, NEW[:-1]), r"model's table has 42 rows but the new vocabulary has 41 tokens.*num_oov_buckets=1"),
-        (ws.Vocab(OLD[:-2], NEW), r"checkpoint's table 'emb' has 40 rows but the old vocabulary has 38.*old_num_oov_buckets=2"),
+        (ws.Vocab(OLD, NEW[:-1]), r"model's table has 42 rows, but the new vocabulary has 41 tokens, laid out as "
+         r"the tokens: 41 rows.\n.*num_oov_indices=1 \(or mask_token=''\).*num_oov_buckets=1\."),
+        (ws.Vocab(OLD[:-2], NEW), r"(?s)checkpoint's table 'emb' has 40 rows, but the old vocabulary has 38 tokens"
+         r".*old_num_oov_indices=2 \(or old_mask_token='' and old_num_oov_indices=1\).*old_num_oov_buckets=2"),
         (ws.Vocab(OLD, NEW, num_oov_buckets=3), r"3 row\(s\) short"),
     ],
     ids=["new-too-short", "old-too-short", "too-many-oov"],
@@ -171,3 +176,64 @@ def test_slots_follow_the_rows(tmp_path):
     for i, token in enumerate(NEW):
         if token in OLD:
             np.testing.assert_array_equal(new_emb[i], old_emb[OLD.index(token)], err_msg=token)
+
+
+def test_a_remap_that_carries_no_row_is_an_error_naming_both_sides(tmp_path):
+    prefix = save(tmp_path, emb=tf.Variable(np.ones((40, 4), "float32")))
+    wrong = [f"w{i}" for i in range(42)]  # e.g. the wrong column of the day-2 file
+    target = {"emb": tf.Variable(np.zeros((42, 4), "float32"))}
+    before = snapshot(target)
+    for strict in (False, True):
+        with pytest.raises(ws.VocabError) as e:
+            ws.warm_start(target, prefix, vocab={"emb": ws.Vocab(OLD, wrong)}, strict=strict)
+        message = str(e.value)
+        assert "vocab['emb'] on 'emb' (axis 0): no row would be carried" in message
+        assert f"none of the 42 new tokens ('w0', 'w1', 'w2', ...) is among the 40 old ones ({OLD[0]!r}" in message
+    assert_untouched(before, target)
+
+
+def test_a_remap_that_carries_less_than_half_of_the_old_rows_is_warned(tmp_path, caplog):
+    old = tf.Variable(rng.normal(size=(40, 4)).astype("float32"))
+    prefix = save(tmp_path, emb=old)
+    few = OLD[:10] + [f"w{i}" for i in range(32)]
+    target = {"emb": tf.Variable(np.zeros((42, 4), "float32"))}
+    report = ws.warm_start(target, prefix, vocab={"emb": ws.Vocab(OLD, few)})
+    np.testing.assert_array_equal(target["emb"].numpy()[:10], old.numpy()[:10])
+    (warning,) = report.warnings
+    assert warning.startswith("'emb': the remap carries 10 of the checkpoint's 40 tokens (25%)")
+    assert "1 warning(s)" in report.summary() and "WARNING: 'emb': the remap carries 10 of" in str(report)
+    assert report.to_dict()["warnings"] == [warning] and report.ok
+    assert any(warning in r.getMessage() for r in caplog.records)
+    report = ws.warm_start(target, prefix, vocab={"emb": ws.Vocab(OLD, OLD[:20] + few[10:32])})
+    assert report.warnings == ()  # half carried: no warning
+
+
+def test_hashed_bins_that_divide_keep_every_key_row(tmp_path):
+    keras.utils.set_random_seed(2)
+    old_bins, new_bins = 10, 30
+    old = tf.Variable(rng.normal(size=(old_bins, 3)).astype("float32"))
+    prefix = save(tmp_path, emb=old)
+    target = {"emb": tf.Variable(np.zeros((new_bins, 3), "float32"))}
+    report = ws.warm_start(target, prefix, vocab={"emb": ws.Hashed(old_bins, new_bins)})
+    hashing_old, hashing_new = keras.layers.Hashing(old_bins), keras.layers.Hashing(new_bins)
+    keys = tf.constant([f"user{i}" for i in range(200)])
+    got = tf.gather(target["emb"], hashing_new(keys)).numpy()
+    want = tf.gather(old, hashing_old(keys)).numpy()
+    np.testing.assert_array_equal(got, want)  # every key's embedding is its old one
+    assert report.loaded[0].detail == "hashed: 10 -> 30 bins, every key keeps its row"
+
+
+def test_hashed_bins_that_do_not_divide_say_what_share_kept_its_row(tmp_path):
+    old = tf.Variable(rng.normal(size=(100, 3)).astype("float32"))
+    prefix = save(tmp_path, emb=old)
+    target = {"emb": tf.Variable(np.zeros((150, 3), "float32"))}
+    report = ws.warm_start(target, prefix, vocab={"emb": ws.Hashed(100, 150)})
+    keys = tf.constant([f"k{i}" for i in range(4000)])
+    kept = np.mean(np.all(tf.gather(target["emb"], keras.layers.Hashing(150)(keys)).numpy()
+                          == tf.gather(old, keras.layers.Hashing(100)(keys)).numpy(), axis=1))
+    assert 0.4 < kept < 0.6  # gcd(150, 100) / 100 = 50% of keys, measured over 4,000 keys
+    assert report.loaded[0].detail == "hashed: 100 -> 150 bins, 50% of keys keep their row (150 is not a multiple of 100)"
+    with pytest.raises(ws.VocabError, match=r"(?s)has 150 rows, but ws.Hashed says new_bins=200.*Fix: new_bins=150"):
+        ws.warm_start(target, prefix, vocab={"emb": ws.Hashed(100, 200)})
+    with pytest.raises(ws.VocabError, match="positive int"):
+        ws.Hashed(0, 10)

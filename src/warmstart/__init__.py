@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .entries import EntryKind, SourceEntry, TargetEntry
 from .errors import (
+    AmbiguousMatchError,
+    ArgumentError,
     CheckpointNotFoundError,
     CheckpointReadError,
     IncompleteError,
@@ -26,7 +28,7 @@ from .errors import (
     WarmStartError,
 )
 from .plan import Action, LoadedEntry, SkippedEntry, SkipReason, SlotEntry, SlotOutcome, Strategy
-from .remap import Vocab, read_vocab_file
+from .remap import Hashed, Vocab, read_vocab_file
 from .rules import OnMismatch
 from .sources.locate import Location, locate
 
@@ -57,9 +59,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Action",
+    "AmbiguousMatchError",
+    "ArgumentError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "EntryKind",
+    "Hashed",
     "IncompleteError",
     "LoadedEntry",
     "Location",

@@ -9,7 +9,8 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
@@ -17,12 +18,20 @@ from .entries import SourceEntry
 from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
+from .remap.lookups import check_lookup_layouts
 from .report import Report, report_from_plan
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .sources import Source, open_source
-from .targets import ITERATIONS, Target, dtype_of, walk_optimizer, walk_target
+from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
 from .targets.optimizer import provisionally_built
-from .validation import Problem, plan_problems, predicted_slots, slot_problems
+from .validation import (
+    Problem,
+    check_arguments,
+    plan_problems,
+    predicted_slots,
+    raise_problems,
+    slot_problems,
+)
 
 __all__ = ["inspect_checkpoint", "warm_start"]
 
@@ -45,6 +54,8 @@ def warm_start(
     optimizer_step: str = "carry",
     progress: Progress | None = None,
     memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
+    cast: Iterable[str] | str = (),
+    source_root: str | None = None,
 ) -> Report:
     """Load every checkpoint variable that fits into ``target``, by name; report the rest.
 
@@ -71,6 +82,11 @@ def warm_start(
     enters anyway). ``None`` holds everything, as ``tf.train.Checkpoint.restore`` does.
     ``progress`` is called with ``(bytes_done, bytes_total)`` across both passes.
 
+    ``cast``: dtype changes to load beyond the safe ones, e.g. ``"float64->float32"`` (a
+    ``tf.Variable`` made from numpy is float64). ``source_root``: the '/'-separated path of the
+    one sub-object of the checkpoint that is the model, for a checkpoint that holds several
+    (``tf.train.Checkpoint(generator=g, discriminator=d)``: ``source_root="generator"``).
+
     Returns the :class:`~warmstart.Report`. Raises a :class:`~warmstart.WarmStartError`
     subclass (and writes nothing) when the source cannot be read, a rule is wrong, a
     vocabulary does not fit, ``strict`` finds a target that would stay new, a pair under
@@ -80,69 +96,86 @@ def warm_start(
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
     >>> print(report)  # doctest: +SKIP
     """
-    if optimizer_step not in ("carry", "reset"):
-        raise ValueError(f"optimizer_step must be 'carry' or 'reset', not {optimizer_step!r}")
+    check_arguments(source=source, optimizer_step=optimizer_step, memory_budget=memory_budget,
+                    progress=progress, source_root=source_root, flags={"strict": strict, "dry_run": dry_run})
     with _gc_paused():
         started = time.perf_counter()
         rules = compile_rules(
-            include=include, exclude=exclude, rename=rename,
-            on_mismatch=on_mismatch, expect_missing=expect_missing, vocab=vocab,
+            include=include, exclude=exclude, rename=rename, on_mismatch=on_mismatch,
+            expect_missing=expect_missing, vocab=vocab, cast=cast,
         )
         row_maps = build_row_maps(rules.vocab)
         live = walk_target(target)
-        src = open_source(source)
-        try:
+        if rules.vocab:
+            check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
+        with open_source(source, source_root=source_root) as src:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
-            problems = plan_problems(plan, src.entries, strict=strict)
-            if not dry_run and problems:
-                problems[0].raise_()
-            label = os.fspath(source)
+            problems = plan_problems(plan, src.entries, strict=strict, models=src.models)
+            run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
+                       memory_budget, progress)
             if optimizer is None:
-                return _finish(plan, None, [], problems, src, live.variables, label, started,
-                               dry_run=dry_run, memory_budget=memory_budget, progress=progress)
+                return run.finish()
             if dry_run and not getattr(optimizer, "built", True):
-                slots = plan_slots(plan.steps, src.entries, predicted_slots(plan, src.entries), carry_step=False)
-                notes = [f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint"]
-                return _finish(plan, slots, notes, problems + slot_problems(slots, strict=strict), src,
-                               live.variables, label, started, dry_run=True)
-            with provisionally_built(optimizer, _build_on(target, live)) as built_now:
-                slots, notes, handles = _plan_optimizer(optimizer, live, plan, src.entries,
-                                                        carry_step=optimizer_step == "carry")
+                run.slots = plan_slots(plan.steps, src.entries, predicted_slots(plan, src.entries),
+                                       carry_step=False, casts=rules.casts)
+                run.notes.append(f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint")
+                run.problems += slot_problems(run.slots, strict=strict)
+                return run.finish()
+            build_on = _build_on(target, live)
+            with provisionally_built(optimizer, build_on) as built_now:
                 if built_now:
-                    notes.insert(0, f"optimizer {optimizer.name!r} was not built: built it on "
-                                    f"{len(_build_on(target, live))} trainable variables")
-                more = slot_problems(slots, strict=strict)
-                if not dry_run and more:
-                    more[0].raise_()
-                return _finish(plan, slots, notes, problems + more, src, {**live.variables, **handles}, label,
-                               started, dry_run=dry_run, memory_budget=memory_budget, progress=progress)
-        finally:
-            src.close()
+                    run.notes.append(f"optimizer {optimizer.name!r} was not built: built it on "
+                                     f"{len(build_on)} trainable variables")
+                _plan_optimizer(run, optimizer, live, carry_step=optimizer_step == "carry", casts=rules.casts)
+                run.problems += slot_problems(run.slots, strict=strict) if run.slots else []
+                return run.finish()
 
 
-def inspect_checkpoint(source: str | os.PathLike[str]) -> tuple[SourceEntry, ...]:
-    """Every entry of a checkpoint, with the names rules can refer to."""
-    src = open_source(source)
-    src.close()
-    return src.entries
+def inspect_checkpoint(source: str | os.PathLike[str], *, source_root: str | None = None) -> tuple[SourceEntry, ...]:
+    """Every entry of a checkpoint, with the names rules can refer to (under ``source_root``,
+    when given: see :func:`warm_start`)."""
+    check_arguments(source=source, source_root=source_root)
+    with open_source(source, source_root=source_root) as src:
+        return src.entries
 
 
-def _finish(plan: Plan, slots: SlotPlan | None, notes: list[str], problems: list[Problem], src: Source,
-            variables: Mapping[str, Any], label: str, started: float, *, dry_run: bool,
-            memory_budget: int | None = None, progress: Progress | None = None) -> Report:
-    """Execute (unless a dry run) and report."""
-    if not dry_run:
-        execute(_steps(plan, slots), src, variables, memory_budget=memory_budget, progress=progress)
-    report = report_from_plan(
-        plan, label, dry_run=dry_run, problems=tuple(p.message for p in problems),
-        seconds=None if dry_run else time.perf_counter() - started, slots=slots, notes=tuple(notes),
-    )
-    log.info("%s", report.summary())
-    if not dry_run and plan.incomplete:
-        n = plan.incomplete
-        log.warning("warm start: %d included variable(s) were not loaded (%s%s)", len(n),
-                    ", ".join(n[:5]), ", ..." if len(n) > 5 else "")
-    return report
+@dataclass
+class _Run:
+    """One warm start between planning and its report: what is left to do is checks, the
+    writes, and the report."""
+
+    plan: Plan
+    problems: list[Problem]
+    src: Source
+    variables: dict[str, Any]
+    label: str
+    started: float
+    dry_run: bool
+    memory_budget: int | None
+    progress: Progress | None
+    slots: SlotPlan | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def finish(self) -> Report:
+        """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
+        if self.problems and not self.dry_run:
+            raise_problems(self.problems)
+        if not self.dry_run:
+            execute(_steps(self.plan, self.slots), self.src, self.variables, memory_budget=self.memory_budget,
+                    progress=self.progress)
+        report = report_from_plan(
+            self.plan, self.label, dry_run=self.dry_run, problems=tuple(p.message for p in self.problems),
+            seconds=None if self.dry_run else time.perf_counter() - self.started, slots=self.slots,
+            notes=tuple(self.notes),
+        )
+        log.info("%s", report.summary())
+        for w in report.warnings:
+            log.warning("warm start: %s", w)
+        if not self.dry_run and self.plan.incomplete:
+            n = self.plan.incomplete
+            log.warning("warm start: %d included variable(s) were not loaded (%s%s)", len(n),
+                        ", ".join(n[:5]), ", ..." if len(n) > 5 else "")
+        return report
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:
@@ -160,18 +193,18 @@ def _build_on(target: Any, live: Target) -> list[Any]:
     return list(build_on)
 
 
-def _plan_optimizer(optimizer: Any, live: Target, plan: Plan, entries: tuple[SourceEntry, ...], *,
-                    carry_step: bool) -> tuple[SlotPlan, list[str], Mapping[str, Any]]:
+def _plan_optimizer(run: _Run, optimizer: Any, live: Target, *, carry_step: bool,
+                    casts: frozenset[tuple[str, str]]) -> None:
     """Slot steps for the loaded variables, from the built optimizer's slots."""
     opt = walk_optimizer(optimizer, live.variables)
     counter = (ITERATIONS, dtype_of(opt.variables[ITERATIONS]))
-    slots = plan_slots(plan.steps, entries, opt.slots, iterations=counter, carry_step=carry_step)
-    notes = []
-    if slots.counter is not None:
-        notes.append(f"optimizer step carried from {slots.counter.source!r}")
-    elif carry_step and any(s.outcome is SlotOutcome.LOADED for s in slots.results):
-        notes.append("optimizer step not found in the checkpoint: it starts from its current value")
-    return slots, notes, opt.variables
+    run.slots = plan_slots(run.plan.steps, run.src.entries, opt.slots, iterations=counter, carry_step=carry_step,
+                           casts=casts)
+    run.variables.update(opt.variables)
+    if run.slots.counter is not None:
+        run.notes.append(f"optimizer step carried from {run.slots.counter.source!r}")
+    elif carry_step and any(s.outcome is SlotOutcome.LOADED for s in run.slots.results):
+        run.notes.append("optimizer step not found in the checkpoint: it starts from its current value")
 
 
 @contextlib.contextmanager

@@ -98,6 +98,9 @@ class TargetEntry:
     dtype: str
     paths: tuple[str, ...] = ()
     auto_components: tuple[tuple[int, str], ...] = ()
+    untracked: str | None = None
+    """Why TensorFlow's object graph does not reach this variable (a TF checkpoint cannot hold
+    it), with the fix; None for the usual, checkpointable variable."""
     layer: LayerInfo | None = None
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AmbiguousMatchError",
+    "ArgumentError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "IncompleteError",
@@ -26,6 +28,15 @@ __all__ = [
 
 class WarmStartError(Exception):
     """Base of every error this library raises on purpose."""
+
+
+class ArgumentError(WarmStartError, TypeError, ValueError):
+    """An argument of the call is not one it takes: a ``memory_budget`` below 0, a source that is
+    not a path, an unknown ``optimizer_step``. Also a ``TypeError``/``ValueError``.
+
+    >>> ws.warm_start(model, "runs/v1", memory_budget=-1)  # doctest: +SKIP
+    ArgumentError: memory_budget must be None or a number of bytes >= 0, not -1.
+    """
 
 
 class CheckpointNotFoundError(WarmStartError, FileNotFoundError):
@@ -60,6 +71,12 @@ class RuleError(WarmStartError):
 class IncompleteError(WarmStartError):
     """``strict=True`` and some included target would not be loaded (and is not covered by
     ``expect_missing``). Raised before any write."""
+
+
+class AmbiguousMatchError(IncompleteError):
+    """``strict=True`` and some pairing is a guess: the model and the checkpoint hold different
+    numbers of auto-named layers of one class (``dense``, ``dense_1``, ...), so no name says
+    which layer is new. Raised before any write; without ``strict`` the report warns."""
 
 
 class TargetNotBuiltError(WarmStartError, ValueError):

@@ -17,6 +17,7 @@ __all__ = [
     "closest",
     "compatible",
     "drop_counter",
+    "is_counted",
     "slot_name",
     "strip_prefix",
     "structural_name",
@@ -33,6 +34,11 @@ NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_va
 _CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
 
 _COUNTER = re.compile(r"_\d+$")
+
+
+def is_counted(component: str) -> bool:
+    """``dense_7`` is; ``dense`` is not."""
+    return _COUNTER.search(component) is not None
 
 
 def drop_counter(component: str) -> str:

@@ -175,6 +175,12 @@ class Plan:
     """Full messages of the ``on_mismatch="error"`` pairs."""
     incomplete: tuple[str, ...] = ()
     """Included targets not loaded and not covered by ``expect_missing`` (what ``strict`` checks)."""
+    warnings: tuple[str, ...] = ()
+    """What the user should look at although the plan can run (a remap that carries little)."""
+    ambiguities: tuple[str, ...] = ()
+    """Why some pairings are guesses (auto-named layers that differ in number)."""
+    ambiguous: tuple[str, ...] = ()
+    """The targets whose pairing is a guess (``strict`` refuses it)."""
 
     @property
     def nbytes(self) -> int:

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import RuleError, VocabError
+from .remap.hashed import Hashed
 from .remap.vocab import Vocab
 
-__all__ = ["Exclusion", "OnMismatch", "Rules", "VocabRule", "compile_rules"]
+__all__ = ["Exclusion", "OnMismatch", "Rules", "VocabRule", "castable", "compile_rules"]
 
 PatternLike = str | re.Pattern[str]
 # Mapping keys are invariant, so a plain dict[str, ...] must match one arm exactly.
@@ -23,7 +24,7 @@ RenameRules = (
     Iterable[tuple[PatternLike, str | None]] | Mapping[str, str | None] | Mapping[re.Pattern[str], str | None]
 )
 MismatchPolicy = str | Mapping[str, str] | Mapping[re.Pattern[str], str]
-VocabRules = Mapping[str, Vocab] | Mapping[re.Pattern[str], Vocab]
+VocabRules = Mapping[str, Vocab | Hashed] | Mapping[re.Pattern[str], Vocab | Hashed]
 
 
 class OnMismatch(enum.StrEnum):
@@ -41,7 +42,7 @@ class VocabRule:
     ``index`` is the rule's position (row maps are built per rule, in order)."""
 
     pattern: re.Pattern[str]
-    vocab: Vocab
+    vocab: Vocab | Hashed
     index: int
 
 
@@ -68,6 +69,8 @@ class Rules:
     default_mismatch: OnMismatch = OnMismatch.SKIP
     expect_missing: tuple[re.Pattern[str], ...] = ()
     vocab: tuple[VocabRule, ...] = ()
+    casts: frozenset[tuple[str, str]] = frozenset()
+    """(checkpoint dtype, model dtype) pairs loaded with a cast beyond the safe ones."""
 
     def vocab_for(self, name: str) -> VocabRule | None:
         for rule in self.vocab:
@@ -109,6 +112,7 @@ def compile_rules(
     on_mismatch: MismatchPolicy = OnMismatch.SKIP,
     expect_missing: Iterable[PatternLike] | PatternLike = (),
     vocab: VocabRules | None = None,
+    cast: Iterable[str] | str = (),
 ) -> Rules:
     """Validate and compile. Raises :class:`RuleError` naming the bad rule and the fix."""
     return Rules(
@@ -121,7 +125,36 @@ def compile_rules(
         else OnMismatch.SKIP,
         expect_missing=_patterns("expect_missing", expect_missing),
         vocab=_vocab(vocab or {}),
+        casts=_casts(cast),
     )
+
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def castable(source_dtype: str, target_dtype: str) -> bool:
+    """Can ``cast=`` allow this change: two different float dtypes, or two integer ones."""
+    same_family = (source_dtype in _FLOATS and target_dtype in _FLOATS) or (
+        source_dtype in _INTS and target_dtype in _INTS)
+    return same_family and source_dtype != target_dtype
+
+
+def _casts(value: Iterable[str] | str) -> frozenset[tuple[str, str]]:
+    """``"float64->float32"``: casts the user allows beyond the safe ones, within floats or ints."""
+    items = (value,) if isinstance(value, str) else tuple(value)
+    out = set()
+    for i, item in enumerate(items):
+        src, sep, dst = str(item).partition("->") if isinstance(item, str) else ("", "", "")
+        src, dst = src.strip(), dst.strip()
+        if not sep or not castable(src, dst):
+            raise RuleError(
+                f"cast[{i}]: expected 'SOURCE->TARGET' between two float dtypes ({', '.join(_FLOATS)}) or two "
+                f"integer dtypes, got {item!r}.\n  Fix: e.g. cast='float64->float32' for tf.Module weights "
+                f"created from numpy (float64) into a float32 model."
+            )
+        out.add((src, dst))
+    return frozenset(out)
 
 
 def _vocab(rules: VocabRules) -> tuple[VocabRule, ...]:
@@ -130,8 +163,9 @@ def _vocab(rules: VocabRules) -> tuple[VocabRule, ...]:
     out = []
     for i, (key, v) in enumerate(rules.items()):
         pattern = _compile(f"vocab[{key!r}]", key)  # type: ignore[arg-type]  # checked there
-        if not isinstance(v, Vocab):
-            raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...), got {type(v).__name__}.")
+        if not isinstance(v, (Vocab, Hashed)):
+            raise VocabError(f"vocab[{pattern.pattern!r}]: expected ws.Vocab(old, new, ...) or "
+                             f"ws.Hashed(old_bins, new_bins), got {type(v).__name__}.")
         out.append(VocabRule(pattern, v, i))
     return tuple(out)
 
@@ -153,7 +187,21 @@ def _compile(where: str, pattern: PatternLike) -> re.Pattern[str]:
 def _patterns(label: str, value: Iterable[PatternLike] | PatternLike) -> tuple[re.Pattern[str], ...]:
     # A bare string would otherwise be iterated one character at a time.
     items = (value,) if isinstance(value, (str, re.Pattern)) else tuple(value)
-    return tuple(_compile(f"{label}[{i}]", p) for i, p in enumerate(items))
+    compiled = tuple(_compile(f"{label}[{i}]", p) for i, p in enumerate(items))
+    _no_repeats(label, [p.pattern for p in compiled])
+    return compiled
+
+
+def _no_repeats(label: str, patterns: list[str]) -> None:
+    """A pattern given twice does nothing the second time: say so instead of ignoring it."""
+    first: dict[str, int] = {}
+    for i, p in enumerate(patterns):
+        if p in first:
+            raise RuleError(
+                f"{label}[{i}] {p!r} is given twice (also {label}[{first[p]}]); the second does nothing.\n"
+                f"  Fix: remove one of them."
+            )
+        first[p] = i
 
 
 _BACKREF = re.compile(r"\\(\d+)|\\g<(\w+)>")
@@ -178,6 +226,7 @@ def _rename(rules: RenameRules) -> tuple[tuple[re.Pattern[str], str | None], ...
         if template is not None:
             _check_template(i, compiled, template)
         out.append((compiled, template))
+    _no_repeats("rename", [p.pattern for p, _ in out])
     return tuple(out)
 
 

@@ -887,3 +887,68 @@ def test_property_incomplete_is_included_and_not_loaded(scenario):
     }
     assert set(p.incomplete) == expected
     assert not set(p.incomplete) & set(loaded(p))
+
+
+# --- auto-named layers that differ in number -------------------------------------------------
+
+
+def _auto_targets(*layers):
+    return [tgt(f"{layer}/{w}", auto=DENSE) for layer in layers for w in ("kernel", "bias")]
+
+
+def _sources(*layers):
+    return [src(f"{layer}/{w}", key=f"{layer}-{w}") for layer in layers for w in ("kernel", "bias")]
+
+
+def test_an_inserted_auto_named_layer_makes_the_counter_pairing_a_guess():
+    p = plan(_sources("dense", "dense_1", "dense_2"), _auto_targets("dense", "dense_1", "dense_2", "dense_3"))
+    (message,) = p.ambiguities
+    assert "auto-named 'dense' layers: the model has 4 (dense, dense_1, dense_2, dense_3), the checkpoint 3" in message
+    assert "Fix: name the layers" in message
+    assert set(p.ambiguous) == {f"dense{s}/{w}" for s in ("", "_1", "_2") for w in ("kernel", "bias")}
+    assert not p.warnings  # the ambiguity is its own list
+
+
+def test_equal_counts_or_renames_leave_no_guess():
+    assert plan(_sources("dense", "dense_1"), _auto_targets("dense", "dense_5")).ambiguities == ()
+    renamed = plan(_sources("dense", "dense_1"), _auto_targets("dense", "dense_1", "dense_2"),
+                   rename=[(r"dense_(1|2)/.*", None), (r"dense/(.*)", r"dense/\1")])
+    assert renamed.ambiguities == ()
+
+
+def test_auto_named_layers_in_different_places_are_counted_apart():
+    sources = _sources("tower/dense", "tower/dense_1", "head/dense")
+    targets = [tgt(f"{p}/{w}", auto=((1, "dense"),)) for p in ("tower/dense", "tower/dense_1", "head/dense")
+               for w in ("kernel", "bias")]
+    assert plan(sources, targets).ambiguities == ()
+    p = plan(sources + _sources("head/dense_1"), targets)
+    (message,) = p.ambiguities
+    assert "under 'head'" in message and set(p.ambiguous) == {"head/dense/kernel", "head/dense/bias"}
+
+
+# --- rules that an earlier rule shadows --------------------------------------------------------
+
+
+def test_a_rename_shadowed_by_an_earlier_one_says_by_which():
+    with pytest.raises(RuleError) as e:
+        plan([src("head/kernel"), src("score/kernel")], [tgt("head/kernel")],
+             rename=[(r"head/.*", "score/kernel"), ("head/kernel", "head/kernel")])
+    message = str(e.value)
+    assert "rename 'head/kernel' does nothing: every variable it matches is taken first by the earlier " \
+           "rename 'head/.*' (e.g. 'head/kernel')" in message
+    assert "Perhaps you meant" not in message
+
+
+def test_the_same_pattern_twice_is_a_rule_error():
+    with pytest.raises(RuleError, match=r"rename\[1\] 'a' is given twice \(also rename\[0\]\)"):
+        compile_rules(rename=[("a", "b"), ("a", "c")])
+    with pytest.raises(RuleError, match=r"exclude\[1\] 'x/.\*' is given twice"):
+        compile_rules(exclude=["x/.*", "x/.*"])
+
+
+def test_a_policy_shadowed_for_every_name_it_matches_is_a_rule_error():
+    targets = [tgt("tower/t0/kernel"), tgt("tower/t1/kernel")]
+    sources = [src("tower/t0/kernel"), src("tower/t1/kernel")]
+    with pytest.raises(RuleError, match=r"on_mismatch 'tower/t0/.\*' does nothing.*'tower/.\*'"):
+        plan(sources, targets, on_mismatch={"tower/.*": "skip", "tower/t0/.*": "overlap"})
+    plan(sources, targets, on_mismatch={"tower/t0/.*": "overlap", "tower/.*": "skip"})  # the other way works

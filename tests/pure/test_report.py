@@ -81,7 +81,8 @@ def test_nothing_to_load_names_the_closest_checkpoint_names():
     plan = make_plan([src("encoder/kernel")], [tgt("encoder/kernal", (9, 9))], compile_rules())
     (problem,) = plan_problems(plan, [src("encoder/kernel")], strict=False)
     assert problem.error is NothingToLoadError
-    assert "'encoder/kernal'" in problem.message and "nearby: encoder/kernel" in problem.message
+    assert "'encoder/kernal': no variable of that name" in problem.message
+    assert "Checkpoint names near 'encoder/kernal': encoder/kernel." in problem.message
 
 
 def test_slot_problems_only_under_strict():

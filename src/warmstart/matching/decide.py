@@ -11,9 +11,10 @@ from typing import Any
 
 from ..entries import SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
+from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
-from ..remap.vocab import MEAN
-from ..rules import OnMismatch, Rules, VocabRule
+from ..remap.vocab import MEAN, Vocab
+from ..rules import OnMismatch, Rules, VocabRule, castable
 from .layouts import Placement, place
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
@@ -36,11 +37,12 @@ class VocabMisfit(Exception):
     """A vocabulary that does not fit its table; collected and raised as one VocabError."""
 
 
-def cast_action(source_dtype: str, target_dtype: str) -> Action | None:
-    """``COPY`` for equal dtypes, ``CAST`` for a safe cast, None when the change is not loadable."""
+def cast_action(source_dtype: str, target_dtype: str, allowed: frozenset[tuple[str, str]] = frozenset()) -> Action | None:
+    """``COPY`` for equal dtypes, ``CAST`` for a safe cast or one the user ``allowed``, None when
+    the change is not loadable."""
     if source_dtype == target_dtype:
         return Action.COPY
-    if (source_dtype, target_dtype) in SAFE_CASTS:
+    if (source_dtype, target_dtype) in SAFE_CASTS or (source_dtype, target_dtype) in allowed:
         return Action.CAST
     return None
 
@@ -68,9 +70,10 @@ def decide(
         )
 
     policy = rules.mismatch_policy(t.name)
-    action = cast_action(s.dtype, t.dtype)
+    action = cast_action(s.dtype, t.dtype, rules.casts)
     if action is None:
-        detail = f"checkpoint dtype {s.dtype} != model dtype {t.dtype} (no safe cast)"
+        detail = f"checkpoint dtype {s.dtype} != model dtype {t.dtype} (no safe cast"
+        detail += f"; cast='{s.dtype}->{t.dtype}' allows it)" if castable(s.dtype, t.dtype) else ")"
         return _refuse_or_skip(t, s, policy, SkipReason.DTYPE_MISMATCH, detail)
     vocab = rules.vocab_for(t.name)
     if vocab is not None:
@@ -111,29 +114,40 @@ def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: 
 
 def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap, policy: OnMismatch,
                   step) -> Decision:
-    vocab = rule.vocab
-    axis = vocab.axis
-    where = f"vocab[{rule.pattern.pattern!r}] on {t.name!r} (axis {axis})"
+    remap = rule.vocab
+    axis = remap.axis
+    kind = "hashed" if isinstance(remap, Hashed) else "vocab"
+    where = f"{kind}[{rule.pattern.pattern!r}] on {t.name!r} (axis {axis})"
     if len(t.shape) <= axis or len(s.shape) != len(t.shape):
         raise VocabMisfit(
             f"{where}: the model's table has shape {t.shape} and the checkpoint's {s.shape}; a remap "
             f"on axis {axis} needs both of rank > {axis} and equal ranks."
         )
-    _check_size(where, "the model's table", t.shape[axis], rows.new_tokens, vocab.num_oov_buckets,
-                "new", "num_oov_buckets")
-    _check_size(where, f"the checkpoint's table {s.name!r}", s.shape[axis], rows.old_tokens,
-                vocab.old_num_oov_buckets, "old", "old_num_oov_buckets")
+    for side, size, what in (("new", t.shape[axis], "the model's table"),
+                             ("old", s.shape[axis], f"the checkpoint's table {s.name!r}")):
+        expected = rows.new_size if side == "new" else rows.old_size
+        if size != expected:
+            raise VocabMisfit(f"{where}: {what} has {size} rows, but {_misfit(remap, rows, side, size, expected)}")
+    if rows.new_tokens and rows.tokens_carried == 0:
+        old, new = rows.samples
+        raise VocabMisfit(
+            f"{where}: no row would be carried: none of the {rows.new_tokens} new tokens "
+            f"({_sample(new)}) is among the {rows.old_tokens} old ones ({_sample(old)}).\n"
+            f"  Fix: check that the old vocabulary is the one the checkpoint was trained with, one token a "
+            f"line (not a 'count token' file: ws.read_vocab_file(path, frequency=True) reads those)."
+        )
     others_t = t.shape[:axis] + t.shape[axis + 1 :]
     others_s = s.shape[:axis] + s.shape[axis + 1 :]
-    if vocab.initializer == MEAN and rows.carried == 0:
-        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried rows, and no token of the new "
-                          f"vocabulary is in the old one.")
-    remap = Remap(rows, axis, vocab.initializer)
+    initializer = getattr(remap, "initializer", None)
+    if initializer == MEAN and rows.carried == 0:
+        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried rows, and no row of the new "
+                          f"table has one in the old.")
+    placed = Remap(rows, axis, initializer)
     if others_t == others_s or policy is OnMismatch.OVERLAP:
-        return step(Action.VOCAB, remap)
+        return step(Action.VOCAB, placed)
     if policy is OnMismatch.PRESERVE:
-        return _preserve(t, s, remap, step)
-    detail = (f"vocab remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
+        return _preserve(t, s, placed, step)
+    detail = (f"{kind} remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
 
@@ -147,21 +161,32 @@ def _rows_detail(remap: Remap) -> str:
     return f"{rows.carried} rows carried, {rows.fresh} new (mean), {rows.dropped} old dropped"
 
 
-def _check_size(where: str, what: str, size: int, tokens: int, oov: int, side: str, knob: str) -> None:
-    expected = tokens + oov
-    if size == expected:
-        return
+def _misfit(remap: Vocab | Hashed, rows: RowMap, side: str, size: int, expected: int) -> str:
+    """Why the rows do not fit, and the knob that would explain the difference."""
+    if isinstance(remap, Hashed):
+        knob = "new_bins" if side == "new" else "old_bins"
+        return f"ws.Hashed says {knob}={expected}.\n  Fix: {knob}={size}."
+    old_layout, new_layout = remap.layouts()
+    layout = new_layout if side == "new" else old_layout
+    tokens = rows.new_tokens if side == "new" else rows.old_tokens
     diff = size - expected
-    hint = (
-        f" If the {diff} extra row(s) are OOV buckets, set {knob}={oov + diff}."
-        if diff > 0
-        else f" The table is {-diff} row(s) short of the vocabulary"
-        + (f"; {knob}={oov} may be too many." if oov else "; is it the right vocabulary file?")
-    )
-    raise VocabMisfit(
-        f"{where}: {what} has {size} rows but the {side} vocabulary has {tokens} tokens + {oov} OOV "
-        f"bucket(s) = {expected}.{hint}"
-    )
+    out = (f"the {side} vocabulary has {tokens} tokens, laid out as {layout.describe()}: {expected} rows.")
+    if diff > 0:
+        prefix = "" if side == "new" else "old_"
+        first = layout.oov_first + diff
+        with_mask = (f"{prefix}mask_token=''" + (f" and {prefix}num_oov_indices={first - 1}" if first > 1 else "")
+                     if not layout.mask else "")
+        out += (f"\n  If the {diff} extra row(s) are a Keras lookup's mask and OOV rows (StringLookup and "
+                f"IntegerLookup put them first): {prefix}num_oov_indices={first}"
+                + (f" (or {with_mask})" if with_mask else "")
+                + f"; if they are TF1 OOV buckets after the tokens: {prefix}num_oov_buckets={layout.oov_last + diff}.")
+    else:
+        out += f"\n  The table is {-diff} row(s) short of the vocabulary: is it the right vocabulary file?"
+    return out
+
+
+def _sample(tokens: tuple[str, ...]) -> str:
+    return ", ".join(repr(t) for t in tokens) + (", ..." if tokens else "")
 
 
 def _mismatch_message(t: TargetEntry, s: SourceEntry, detail: str, *, dtype: bool) -> str:

@@ -88,7 +88,7 @@ def pair_targets(targets: Sequence[TargetEntry], index: Index, rules: Rules, usa
     for tier in (_by_name, _by_auto_name, _by_path):
         implicit = _claim(tier, implicit, index, claimed, out)
     for t in implicit:
-        out.missing.setdefault(t.name, "no variable of that name in the checkpoint")
+        out.missing.setdefault(t.name, t.untracked or "no variable of that name in the checkpoint")
     out.rule_errors += _conflicts(out.pairs)
     return out
 
@@ -164,11 +164,7 @@ def _claim(tier: Tier, targets: list[TargetEntry], index: Index, claimed: dict[s
         taken = [s for s in found if s.key in claimed]
         found = [s for s in found if s.key not in claimed]
         if taken and not found:
-            s = min(taken, key=lambda e: e.key)
-            owner = claimed[s.key]
-            how = out.pairs[owner]
-            by = f"by rename {how.rule!r}" if how.rule is not None else f"by {how.strategy}"
-            out.missing[t.name] = f"its checkpoint variable {s.name!r} is loaded into {owner!r} ({by})"
+            out.missing[t.name] = _taken_detail(taken, claimed, out.pairs)
             continue
         by_structure = False
         if len(found) > 1:
@@ -195,6 +191,21 @@ def _claim(tier: Tier, targets: list[TargetEntry], index: Index, claimed: dict[s
             for t, pair in claims:
                 out.missing[t.name] = f"ambiguous: {pair.source.name!r} would also load into {rivals}; add a rename rule"
     return left
+
+
+def _taken_detail(taken: list[SourceEntry], claimed: dict[str, str], pairs: dict[str, Pair]) -> str:
+    """Why a target whose candidates all went to other targets is missing, with how they went."""
+    def went(s: SourceEntry) -> str:
+        owner = claimed[s.key]
+        pair = pairs[owner]
+        by = f"rename {pair.rule!r}" if pair.rule is not None else str(pair.strategy)
+        return f"{s.name!r} is loaded into {owner!r} (by {by})"
+
+    taken = sorted(taken, key=lambda e: e.key)
+    if len(taken) == 1:
+        return f"its checkpoint variable {went(taken[0])}"
+    shown = "; ".join(went(s) for s in taken[:4]) + ("; ..." if len(taken) > 4 else "")
+    return f"each of the {len(taken)} checkpoint variables it could match is loaded into another target: {shown}"
 
 
 def _conflicts(pairs: dict[str, Pair]) -> list[str]:

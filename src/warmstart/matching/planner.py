@@ -15,6 +15,7 @@ from ..errors import RuleError, VocabError, join_problems
 from ..plan import Plan, Refusal, SkippedEntry, SkipReason, Step
 from ..remap.rows import RowMap
 from ..rules import Rules
+from .ambiguity import find_ambiguities
 from .decide import VocabMisfit, decide
 from .pairing import Index, pair_targets
 from .usage import RuleUsage
@@ -76,7 +77,11 @@ def make_plan(
     incomplete = tuple(
         n for n in names if n not in loaded and n not in intentional and not rules.expected_missing(n)
     )
+    ambiguities = find_ambiguities(targets, index.entries, pairing.pairs)
     return Plan(
+        warnings=tuple(w for s in steps if (w := _low_carry(s))),
+        ambiguities=tuple(a.message() for a in ambiguities),
+        ambiguous=tuple(sorted({n for a in ambiguities for n in a.targets})),
         steps=tuple(steps),
         skipped=tuple(sorted(skipped, key=lambda s: s.target)),
         missing=tuple(sorted(pairing.missing)),
@@ -97,3 +102,13 @@ def _check_unique_targets(targets: Sequence[TargetEntry]) -> None:
             f"the target has {len(dup)} name(s) shared by several variables: {dup[:5]}.\n"
             f"  Fix: give the layers distinct names, or pass a Mapping[str, tf.Variable]."
         )
+
+
+def _low_carry(step: Step) -> str | None:
+    """A remap that carries less than half of the old tokens is probably the wrong vocabulary."""
+    rows = step.remap.rows if step.remap is not None else None
+    if rows is None or not rows.old_tokens or rows.tokens_carried * 2 >= rows.old_tokens:
+        return None
+    return (f"{step.target!r}: the remap carries {rows.tokens_carried} of the checkpoint's {rows.old_tokens} tokens "
+            f"({rows.tokens_carried / rows.old_tokens:.0%}); check that the old vocabulary is the one "
+            f"{step.source!r} was trained with.")

@@ -28,6 +28,7 @@ def plan_slots(
     *,
     iterations: tuple[str, str] | None = None,  # (handle, dtype) of the target's counter
     carry_step: bool = True,
+    casts: frozenset[tuple[str, str]] = frozenset(),
 ) -> SlotPlan:
     by_owner: dict[tuple[str, str], list[SourceEntry]] = defaultdict(list)
     for s in sources:
@@ -49,7 +50,7 @@ def plan_slots(
             ))
             continue
         src = min(found, key=lambda s: s.key)
-        decided = _decide(t, src, var)
+        decided = _decide(t, src, var, casts)
         if isinstance(decided, Step):
             out_steps.append(decided)
             results.append(SlotEntry(t.owner, t.slot, SlotOutcome.LOADED, action=decided.action))
@@ -80,8 +81,8 @@ def _counter_step(sources: Sequence[SourceEntry], handle: str, dtype: str) -> St
                 dtype=dtype, source_dtype=src.dtype, strategy=Strategy.NAME)
 
 
-def _decide(t: TargetSlot, src: SourceEntry, var: Step) -> Step | str:
-    action = cast_action(src.dtype, t.dtype)
+def _decide(t: TargetSlot, src: SourceEntry, var: Step, casts: frozenset[tuple[str, str]]) -> Step | str:
+    action = cast_action(src.dtype, t.dtype, casts)
     if action is None:
         return f"dtype_mismatch: checkpoint slot {src.dtype} != optimizer slot {t.dtype}"
     remap = None

@@ -6,6 +6,7 @@ names the rules that matched no variable, or matched targets but found none of t
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -55,10 +56,11 @@ class RuleUsage:
         for p in rules.exclude:
             if p.pattern not in self.exclude_hits and not any(p.fullmatch(n) for n in names):
                 out.append(nothing("exclude", p.pattern))
-        for p, template in rules.rename:
+        for i, (p, template) in enumerate(rules.rename):
             seen = self.rename_seen.get(p.pattern)
             if not seen:
-                out.append(nothing("rename", p.pattern))
+                earlier = [q.pattern for q, _ in rules.rename[:i]]
+                out.append(_shadowed("rename", p.pattern, earlier, names) or nothing("rename", p.pattern))
             elif self.rename_hits.get(p.pattern, 0) == 0:
                 sample = seen[0]
                 match = p.fullmatch(sample)
@@ -70,20 +72,49 @@ class RuleUsage:
                     f"but found none of their sources ({sample!r}: {missing.get(sample, '')}).{hint}\n"
                     f"  Fix: write the template against the names `warmstart inspect` shows."
                 )
-        for p, _ in rules.on_mismatch:
-            if not any(p.fullmatch(n) for n in names):
+        for i, (p, _) in enumerate(rules.on_mismatch):
+            matched = [n for n in names if p.fullmatch(n)]
+            if not matched:
                 out.append(nothing("on_mismatch", p.pattern))
+                continue
+            earlier = [q.pattern for q, _ in rules.on_mismatch[:i]]
+            if shadow := _shadowed("on_mismatch", p.pattern, earlier, matched):
+                out.append(shadow)
         for p in rules.expect_missing:
             if not any(p.fullmatch(n) for n in names):
                 out.append(nothing("expect_missing", p.pattern))
         return out
 
     def unused_vocab(self, names: Sequence[str]) -> list[str]:
-        """Vocab rules that matched no variable (a ``VocabError``, not a ``RuleError``)."""
+        """Vocab rules that matched no variable, or only variables an earlier one takes (a
+        ``VocabError``, not a ``RuleError``)."""
         out = []
-        for rule in self.rules.vocab:
-            if not any(rule.pattern.fullmatch(n) for n in names):
+        for i, rule in enumerate(self.rules.vocab):
+            matched = [n for n in names if rule.pattern.fullmatch(n)]
+            earlier = [r.pattern.pattern for r in self.rules.vocab[:i]]
+            if matched and (shadow := _shadowed("vocab", rule.pattern.pattern, earlier, matched)):
+                out.append(shadow)
+            elif not matched:
                 near = closest(rule.pattern.pattern, names)
                 hint = f" Perhaps you meant one of: {', '.join(near)}." if near else ""
                 out.append(f"vocab {rule.pattern.pattern!r} matched no variable of the model.{hint}")
         return out
+
+
+def _shadowed(kind: str, pattern: str, earlier: Sequence[str], names: Sequence[str]) -> str | None:
+    """``kind`` rules apply the first that fully matches: a rule whose every matching name an
+    earlier rule takes does nothing. The message names the earlier rule."""
+    compiled = re.compile(pattern)
+    taken: dict[str, str] = {}
+    for n in names:
+        if not compiled.fullmatch(n):
+            continue
+        winner = next((q for q in earlier if re.fullmatch(q, n)), None)
+        if winner is None:
+            return None
+        taken.setdefault(winner, n)
+    if not taken:
+        return None
+    by = "; ".join(f"{kind} {q!r} (e.g. {n!r})" for q, n in taken.items())
+    return (f"{kind} {pattern!r} does nothing: every variable it matches is taken first by the earlier {by}.\n"
+            f"  Fix: put {pattern!r} before the rule that shadows it, or narrow that rule.")

@@ -83,6 +83,9 @@ class TokenFile:
         """The 16 bytes from each of ``starts`` as two little-endian words, shape (n, 2)."""
         return self.s16[starts].view("<u8").reshape(-1, 2)
 
+    def first_tokens(self, k: int) -> tuple[str, ...]:
+        return tuple(self.token(i).decode("utf-8") for i in range(min(k, self.n)))
+
     def token(self, i: int) -> bytes:
         start = int(self.starts[i])
         end = int(self.starts[i + 1]) - (self.term if isinstance(self.term, int) else int(self.term[i]))

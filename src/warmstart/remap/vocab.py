@@ -3,8 +3,7 @@ vocabulary, and reading the tokens (files, sequences, lookup layers).
 
 Pure Python (numpy only). Vocabularies come from files (one token a line, as TF and
 tf.Transform write them), token sequences, or Keras ``StringLookup``/``IntegerLookup``
-layers (their ``get_vocabulary()``, special tokens included: the lookup's output index
-is the table row).
+layers (their tokens, without the mask and OOV entries, which their layout places).
 """
 
 from __future__ import annotations
@@ -12,13 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import VocabError
+from .rows import Layout
 
-__all__ = ["MEAN", "Initializer", "NewRows", "Vocab", "VocabSource", "load_tokens", "read_vocab_file"]
+__all__ = ["MEAN", "Initializer", "NewRows", "Vocab", "VocabSource", "is_lookup", "load_tokens", "lookup_layout",
+           "read_vocab_file"]
 
 VocabSource = str | os.PathLike[str] | Sequence[Any] | Any
 Initializer = Callable[[tuple[int, ...], str], Any]
@@ -31,16 +33,28 @@ NewRows = Initializer | Literal["mean"]
 class Vocab:
     """Remap rows (``axis=0``) or columns (``axis=1``) of a table by token.
 
-    Row ``i`` of the new table takes the checkpoint row of the token ``new[i]``. Rows of new
-    tokens and the ``num_oov_buckets`` OOV rows after them keep the variable's current
-    (freshly initialised) values, or get ``initializer(shape, dtype)`` when given, or with
-    ``initializer="mean"`` the mean of the carried rows (as Hugging Face's
-    ``resize_token_embeddings`` does): a new item then scores like an average one. Their
-    optimizer slots keep their initial values either way. With
-    ``old_num_oov_buckets``, the checkpoint's OOV rows (after its tokens) are carried onto
-    the new OOV rows, as far as both have them.
+    Row ``i``'s token takes the checkpoint row of the same token. ``old``/``new`` are vocabulary
+    files (one token a line), token sequences, or Keras ``StringLookup``/``IntegerLookup``
+    layers. Where the rows that are not tokens sit is the table's *layout*:
 
-    >>> ws.Vocab("vocab/items_v1.txt", "vocab/items_v2.txt", num_oov_buckets=1)  # doctest: +SKIP
+    * **Keras lookup layers** put a mask row first (when ``mask_token`` is set), then
+      ``num_oov_indices`` OOV rows, then the tokens: say so with ``num_oov_indices`` and
+      ``mask_token``, the lookup's own arguments. A lookup layer given as ``old``/``new``
+      brings its own layout.
+    * **TF1** (``VocabInfo``, tf.Transform) puts the tokens first, then ``num_oov_buckets``
+      OOV rows.
+
+    The old side has the new side's Keras layout unless ``old_num_oov_indices`` /
+    ``old_mask_token`` say otherwise; TF1 OOV buckets are carried only with
+    ``old_num_oov_buckets``. Special rows follow their kind (mask to mask, OOV row k to OOV
+    row k, as far as both sides have them). Rows of new tokens (and special rows the
+    checkpoint lacks) keep the variable's current (freshly initialised) values, or get
+    ``initializer(shape, dtype)`` when given, or with ``initializer="mean"`` the mean of the
+    carried rows (as Hugging Face's ``resize_token_embeddings`` does): a new item then scores
+    like an average one. Their optimizer slots keep their initial values either way.
+
+    >>> lookup = keras.layers.StringLookup(vocabulary="vocab/items_v2.txt")  # 1 OOV row first
+    >>> ws.Vocab("vocab/items_v1.txt", "vocab/items_v2.txt", num_oov_indices=1)  # doctest: +SKIP
     """
 
     old: VocabSource
@@ -49,13 +63,19 @@ class Vocab:
     axis: int = 0
     old_num_oov_buckets: int = 0
     initializer: NewRows | None = field(default=None, compare=False)
+    num_oov_indices: int = field(default=0, kw_only=True)
+    mask_token: str | None = field(default=None, kw_only=True)
+    old_num_oov_indices: int | None = field(default=None, kw_only=True)
+    old_mask_token: str | None | EllipsisType = field(default=..., kw_only=True)
 
     def __post_init__(self) -> None:
         if self.axis not in (0, 1):
             raise VocabError(f"Vocab axis must be 0 (rows) or 1 (columns), not {self.axis!r}.")
-        for name in ("num_oov_buckets", "old_num_oov_buckets"):
+        for name in ("num_oov_buckets", "old_num_oov_buckets", "num_oov_indices", "old_num_oov_indices"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if value is None and name == "old_num_oov_indices":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise VocabError(f"Vocab {name} must be a non-negative int, not {value!r}.")
         init = self.initializer
         if not (init is None or init == MEAN or (callable(init) and not isinstance(init, str))):
@@ -63,6 +83,21 @@ class Vocab:
                 f"Vocab initializer must be None (new rows keep their values), \"mean\" (the mean of the "
                 f"carried rows) or a callable (shape, dtype) -> values, not {init!r}."
             )
+        keras_layout = self.num_oov_indices or self.mask_token is not None or self.old_num_oov_indices
+        if keras_layout and (self.num_oov_buckets or self.old_num_oov_buckets):
+            raise VocabError(
+                "Vocab: num_oov_buckets (TF1: OOV rows after the tokens) and num_oov_indices/mask_token "
+                "(Keras lookups: mask and OOV rows before the tokens) describe two different layouts.\n"
+                "  Fix: give the one the table has: a table fed by a StringLookup/IntegerLookup has the Keras one."
+            )
+
+    def layouts(self) -> tuple[Layout, Layout]:
+        """(old, new) layouts as given (a lookup layer side replaces its own)."""
+        new = Layout(mask=self.mask_token is not None, oov_first=self.num_oov_indices, oov_last=self.num_oov_buckets)
+        old_mask = self.mask_token if self.old_mask_token is ... else self.old_mask_token
+        old_first = self.num_oov_indices if self.old_num_oov_indices is None else self.old_num_oov_indices
+        old = Layout(mask=old_mask is not None, oov_first=old_first, oov_last=self.old_num_oov_buckets)
+        return old, new
 
 
 def read_vocab_file(path: str | os.PathLike[str], *, frequency: bool = False) -> list[str]:
@@ -91,18 +126,26 @@ def read_vocab_file(path: str | os.PathLike[str], *, frequency: bool = False) ->
     return lines
 
 
+def is_lookup(source: Any) -> bool:
+    """A Keras ``StringLookup``/``IntegerLookup`` (Keras 3 or tf_keras), without importing Keras."""
+    return hasattr(source, "get_vocabulary") and hasattr(source, "num_oov_indices")
+
+
+def lookup_layout(layer: Any) -> Layout:
+    """A lookup layer's rows: the mask row (if it has a mask token), its OOV rows, its tokens."""
+    return Layout(mask=layer.mask_token is not None, oov_first=int(layer.num_oov_indices))
+
+
 def load_tokens(source: VocabSource, *, label: str) -> list[str]:
-    """Tokens from a file path, a sequence, or a Keras lookup layer; checked unique and non-empty."""
-    special: set[str] = set()
+    """Tokens from a file path, a sequence, or a Keras lookup layer (without its mask and OOV
+    entries: :func:`lookup_layout` places those); checked unique and non-empty."""
     if isinstance(source, (str, os.PathLike)):
         tokens = read_vocab_file(source)
         where = repr(os.fspath(source))
-    elif hasattr(source, "get_vocabulary"):
-        tokens = [_token(t) for t in source.get_vocabulary()]
+    elif is_lookup(source):
+        layer: Any = source
+        tokens = [_token(t) for t in layer.get_vocabulary()[lookup_layout(layer).leading:]]
         where = f"the {type(source).__name__} {getattr(source, 'name', '')!r}"
-        oov = getattr(source, "oov_token", None)
-        special = {_token(oov)} if oov is not None else set()
-        tokens = _number_repeats(tokens, special)
     elif isinstance(source, (Sequence, np.ndarray)):
         tokens = [_token(t) for t in source]
         where = "the token sequence"
@@ -131,16 +174,3 @@ def _token(t: Any) -> str:
     if isinstance(t, np.generic):
         t = t.item()
     return t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else str(t)
-
-
-def _number_repeats(tokens: list[str], special: set[str]) -> list[str]:
-    """A lookup with several OOV indices repeats its OOV token: the k-th maps to the k-th."""
-    counts: dict[str, int] = {}
-    out = []
-    for t in tokens:
-        if t in special:
-            k = counts.get(t, 0)
-            counts[t] = k + 1
-            t = f"{t}\x00{k}" if k else t
-        out.append(t)
-    return out

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VocabError
-from .rows import RowMap, row_map
+from .rows import Layout, RowMap, place, row_map
 from .token_file import TokenFile
 from .vocab import load_tokens
 
@@ -67,7 +67,7 @@ class _Fallback(Exception):
 
 
 def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
-                 label: str = "vocab") -> RowMap:
+                 label: str = "vocab", old_layout: Layout | None = None, new_layout: Layout | None = None) -> RowMap:
     """``row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label), ...)``
     for two vocabulary files: equal array for array, raising the same ``VocabError`` s, in a
     fraction of the time and memory.
@@ -75,10 +75,12 @@ def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_
     Paths are ``str`` or ``os.PathLike``; any other source (a token sequence, a lookup layer)
     takes the exact path unchanged.
     """
+    old_layout = old_layout or Layout(oov_last=old_num_oov_buckets)
+    new_layout = new_layout or Layout(oov_last=num_oov_buckets)
 
     def exact() -> RowMap:
         return row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label),
-                       num_oov_buckets=num_oov_buckets, old_num_oov_buckets=old_num_oov_buckets)
+                       old_layout=old_layout, new_layout=new_layout)
 
     if not (isinstance(old_path, (str, os.PathLike)) and isinstance(new_path, (str, os.PathLike))):
         return exact()
@@ -100,32 +102,10 @@ def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_
     except _Fallback:
         del old, new
         return exact()
-    n_old, n_new = old.n, new.n
+    samples = (old.first_tokens(3), new.first_tokens(3))
+    n_old = old.n
     del old, new
-    carried_oov = min(num_oov_buckets, old_num_oov_buckets)  # as row_map
-    carried = int(np.count_nonzero(found >= 0))
-    new_rows = np.empty(carried + max(carried_oov, 0), np.int64)
-    old_rows = np.empty_like(new_rows)
-    k = 0
-    for lo in range(0, n_new, _CHECK_CHUNK):  # in steps: no temporaries of the full size
-        chunk = found[lo : lo + _CHECK_CHUNK]
-        sel = np.flatnonzero(chunk >= 0)
-        old_rows[k : k + sel.size] = chunk[sel]
-        sel += lo
-        new_rows[k : k + sel.size] = sel
-        k += sel.size
-    del found
-    if carried_oov > 0:
-        new_rows[carried:] = n_new + np.arange(carried_oov)
-        old_rows[carried:] = n_old + np.arange(carried_oov)
-    return RowMap(
-        new_rows=new_rows.astype(np.int64, copy=False),
-        old_rows=old_rows.astype(np.int64, copy=False),
-        new_size=n_new + num_oov_buckets,
-        old_size=n_old + old_num_oov_buckets,
-        new_tokens=n_new,
-        old_tokens=n_old,
-    )
+    return place(found, n_old=n_old, old=old_layout, new=new_layout, samples=samples)
 
 
 def _token_hashes(file: TokenFile, lo: int, hi: int) -> np.ndarray:

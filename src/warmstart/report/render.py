@@ -52,6 +52,8 @@ def renderables(report: Report) -> RenderResult:
         yield _slot_table(report)
     for n in report.notes:
         yield Text(f"note: {n}")
+    for w in report.warnings:
+        yield Text(f"WARNING: {w}")
     for p in report.problems:
         yield Text(f"PROBLEM: {p}")
 

@@ -38,6 +38,7 @@ class Report:
     nbytes: int = 0
     seconds: float | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -65,6 +66,7 @@ class Report:
             "missing": [{"target": n, "detail": self.missing_detail.get(n, "")} for n in self.missing],
             "unused": list(self.unused),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "slots": [
                 {"target": e.target, "slot": e.slot, "outcome": str(e.outcome),
                  "action": None if e.action is None else str(e.action), "reason": e.reason}
@@ -77,6 +79,7 @@ class Report:
         return (
             f"warm start from {self.source}: {verb} {len(self.loaded)}, skipped {len(self.skipped)}, "
             f"missing {len(self.missing)}, unused {len(self.unused)}"
+            + (f"; {len(self.warnings)} warning(s)" if self.warnings else "")
             + ("" if self.ok else f"; {len(self.problems)} problem(s)")
         )
 
@@ -110,4 +113,5 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
         seconds=seconds,
         slots=() if slots is None else slots.results,
         notes=notes,
+        warnings=plan.ambiguities + plan.warnings,
     )

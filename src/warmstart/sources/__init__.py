@@ -14,8 +14,9 @@ from .locate import Location, locate
 __all__ = ["Location", "Source", "locate", "open_source"]
 
 
-def open_source(path: str | os.PathLike[str] | Location) -> Source:
-    """Open the checkpoint at ``path`` (prefix, CheckpointManager directory, SavedModel)."""
+def open_source(path: str | os.PathLike[str] | Location, *, source_root: str | None = None) -> Source:
+    """Open the checkpoint at ``path`` (prefix, CheckpointManager directory, SavedModel);
+    ``source_root`` picks one sub-object of it as the model."""
     from .tf2 import TF2Checkpoint
 
-    return TF2Checkpoint(path if isinstance(path, Location) else locate(path))
+    return TF2Checkpoint(path if isinstance(path, Location) else locate(path), source_root=source_root)

@@ -15,7 +15,7 @@ Reads come in two kinds:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable, Self
 
 from ..entries import SourceEntry
 from .locate import Location
@@ -31,6 +31,9 @@ class Source(Protocol):
     """Where it is: the path its reader opened, its format, its files."""
     entries: tuple[SourceEntry, ...]
     """Every entry, under the names rules refer to."""
+    models: tuple[str, ...]
+    """The sub-objects that each hold a model, when the checkpoint holds several
+    (``Checkpoint(generator=g, discriminator=d)``); ``source_root`` picks one."""
 
     def read(self, keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[Any]:
         """The whole tensors of ``keys``, verified (checksums, sizes), as tensors of the stored
@@ -55,3 +58,7 @@ class Source(Protocol):
     def close(self) -> None:
         """Release the files. Reading after ``close`` is an error."""
         ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..entries import EntryKind, NameSource, SourceEntry
+from ..errors import RuleError
 from ..names import MAX_PATHS, NOT_SLOT_LISTS, OPTIMIZER_EDGES, slot_name, strip_prefix, structural_name
 
 __all__ = ["GraphEntries", "entries_from_graph"]
@@ -40,6 +41,7 @@ class GraphEntries:
     entries: tuple[SourceEntry, ...]
     model_path: str  # where the model sits under the root ("" = the root itself)
     keras: bool  # named by full_name (True) or by attribute path
+    models: tuple[str, ...] = ()  # the root's public children that hold variables, when several do
 
 
 def entries_from_graph(
@@ -48,7 +50,11 @@ def entries_from_graph(
     dtypes: Mapping[str, str],
     *,
     root_is_model: bool = False,
+    source_root: str | None = None,
 ) -> GraphEntries:
+    """Named entries of ``graph``. ``source_root``: the '/'-separated path of the sub-object
+    that is the model (``"generator"`` in ``Checkpoint(generator=g, discriminator=d)``); the
+    variables outside it are ``other``. Raises ``RuleError`` when the path is not there."""
     nodes = graph.nodes
     value_key: dict[int, tuple[str, str]] = {}
     other_keys: list[tuple[int, str, str]] = []
@@ -60,7 +66,11 @@ def entries_from_graph(
                 other_keys.append((i, a.checkpoint_key, a.full_name))
 
     optimizers = _optimizer_nodes(nodes)
-    model, model_path = _model_node(nodes, value_key, optimizers, root_is_model)
+    holders = _holders(nodes, value_key, optimizers)
+    if source_root is not None:
+        model, model_path = _node_at(nodes, source_root, holders), source_root.strip("/")
+    else:
+        model, model_path = _model_node(nodes, holders, root_is_model)
     model_paths = _paths(nodes, model, blocked=optimizers)
     root_paths = _paths(nodes, 0, blocked=frozenset())
     free_paths = _paths(nodes, 0, blocked=optimizers)
@@ -97,7 +107,7 @@ def entries_from_graph(
             continue
         # Outside the model (a Checkpoint kwarg such as step=tf.Variable(0)): a variable
         # named by its path from the root; optimizer state and save_counter are 'other'.
-        free = i in free_paths and shortest != "save_counter"
+        free = i in free_paths and shortest != "save_counter" and source_root is None
         kind = EntryKind.VARIABLE if free else EntryKind.OTHER
         entries.append(
             SourceEntry(shortest, key, shape, dtype, kind, tuple(root_paths.get(i, ())), full_name,
@@ -108,7 +118,8 @@ def entries_from_graph(
         entries.append(SourceEntry(f"{shortest}:{key.rsplit('/', 1)[-1]}", key,
                                    tuple(shapes.get(key, ())), dtypes.get(key, ""), EntryKind.OTHER, (), full_name,
                                    NameSource.STRUCTURE))
-    return GraphEntries(tuple(entries), model_path, keras)
+    models = tuple(c.local_name for c in holders) if len(holders) > 1 else ()
+    return GraphEntries(tuple(entries), model_path, keras, models)
 
 
 def _optimizer_nodes(nodes) -> frozenset[int]:
@@ -136,21 +147,45 @@ def _reaches_variable(nodes, start: int, value_key, blocked) -> bool:
     return False
 
 
-def _model_node(nodes, value_key, optimizers, root_is_model: bool) -> tuple[int, str]:
-    """The node whose subtree is the model: the root of a SavedModel, else the one public
-    child of a ``tf.train.Checkpoint`` that holds variables (``model=``), if there is one."""
-    if root_is_model:
-        return 0, ""
-    holders = [
+def _holders(nodes, value_key, optimizers) -> list:
+    """The root's public children that hold variables (``model=``, ``generator=``), optimizers
+    and bare variables left out."""
+    return [
         c for c in nodes[0].children
         if not c.local_name.startswith("_")
         and c.node_id not in optimizers
         and c.node_id not in value_key
         and _reaches_variable(nodes, c.node_id, value_key, optimizers)
     ]
+
+
+def _model_node(nodes, holders, root_is_model: bool) -> tuple[int, str]:
+    """The node whose subtree is the model: the root of a SavedModel, else the one public
+    child of a ``tf.train.Checkpoint`` that holds variables (``model=``), if there is one."""
+    if root_is_model:
+        return 0, ""
     if len(holders) == 1:
         return holders[0].node_id, holders[0].local_name
     return 0, ""
+
+
+def _node_at(nodes, path: str, holders) -> int:
+    node = 0
+    walked: list[str] = []
+    for part in [p for p in path.split("/") if p]:
+        children = {c.local_name: c.node_id for c in nodes[node].children}
+        if part not in children:
+            here = "/".join(walked) or "the checkpoint's root"
+            options = sorted(n for n in children if not n.startswith("_")) or sorted(children)
+            if not walked and holders:
+                options = [c.local_name for c in holders]
+            raise RuleError(
+                f"source_root {path!r}: {here} has no {part!r}; it holds {', '.join(options[:8]) or 'nothing'}.\n"
+                f"  Fix: source_root= one of those (`warmstart inspect` lists the names under each)."
+            )
+        walked.append(part)
+        node = children[part]
+    return node
 
 
 def _paths(nodes, start: int, *, blocked: frozenset[int]) -> dict[int, list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Self
 
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
@@ -31,7 +31,7 @@ _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
 class TF2Checkpoint:
     """An opened TF2 checkpoint or SavedModel: a :class:`~warmstart.sources.base.Source`."""
 
-    def __init__(self, located: Location) -> None:
+    def __init__(self, located: Location, *, source_root: str | None = None) -> None:
         self.location = located
         self.prefix = located.path
         try:
@@ -66,10 +66,12 @@ class TF2Checkpoint:
                 f"{_first_line(e)}); the data file is damaged."
             ) from None
         shapes = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
-        parsed = entries_from_graph(graph, shapes, dtypes, root_is_model=located.root_is_model)
+        parsed = entries_from_graph(graph, shapes, dtypes, root_is_model=located.root_is_model,
+                                    source_root=source_root)
         self.entries: tuple[SourceEntry, ...] = parsed.entries
         self.model_path = parsed.model_path
         self.keras = parsed.keras
+        self.models = parsed.models
 
     def read(self, keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tf.Tensor]:
         """Read and verify the tensors of ``keys`` (one batched ``RestoreV2``).
@@ -148,6 +150,12 @@ class TF2Checkpoint:
 
     def close(self) -> None:
         """Nothing stays open between reads."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _restore(self, keys: Sequence[str]) -> list[tf.Tensor]:
         with tf.device("/cpu:0"):

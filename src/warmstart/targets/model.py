@@ -9,6 +9,7 @@ the object graph (a Dropout's seed state is not), optimizer state excluded.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -21,10 +22,12 @@ import tensorflow as tf
 from ..entries import TargetEntry
 from ..errors import TargetNotBuiltError, UnsupportedTargetError
 from ..names import MAX_PATHS, OPTIMIZER_EDGES, structural_name
+from ..remap.lookups import LookupView
+from ..remap.vocab import is_lookup, load_tokens, lookup_layout
 from .layers import layer_infos
 from .variables import dtype_of, is_variable, shape_of
 
-__all__ = ["Target", "walk_target"]
+__all__ = ["Target", "lookup_views", "walk_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,9 @@ def _from_keras(model: Any) -> Target:
             f"or give a Sequential/Functional model a keras.Input."
         )
     found = _walk(model)
+    reached = {id(v) for v, _ in found}
+    untracked = {id(v): v for v in model.weights if id(v) not in reached}
+    found += [(v, []) for v in untracked.values()]
     legacy = _is_tf_keras_layer(model)
     own = [n for v, paths in found if (n := _variable_name(v, paths, legacy)) is not None]
     prefix = model.name + "/"
@@ -103,13 +109,46 @@ def _from_keras(model: Any) -> Target:
     counts = Counter(name for name, _, _ in named)
     entries, variables = [], {}
     for name, v, paths in named:
-        if counts[name] > 1:
+        if counts[name] > 1 and paths:
             name = structural_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
-        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components, owners.get(id(v))))
+        why = _untracked_reason(model, v) if id(v) in untracked else None
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components, why,
+                                   layer=owners.get(id(v))))
         variables[name] = v
     return Target(tuple(entries), variables, "keras")
+
+
+def _untracked_reason(model: Any, v: Any) -> str:
+    """Why TF's object graph misses ``v`` although ``model.weights`` has it: Keras 3 tracks a
+    plain Python list of layers for its own bookkeeping, but TensorFlow's checkpointing does
+    not see into it, so no ``tf.train.Checkpoint`` of the model ever held the variable."""
+    owner = next((layer for layer in model._flatten_layers(include_self=True, recursive=True)
+                  if any(w is v for w in getattr(layer, "_trainable_variables", ()) +
+                         getattr(layer, "_non_trainable_variables", ()))), None)
+    holder = _list_holding(model, owner) if owner is not None else None
+    where = (f"the layer {owner.name!r} is held in the plain Python {holder}, which "
+             if owner is not None and holder else "it is held where ")
+    return (
+        f"not in the checkpoint: {where}TensorFlow's object graph does not see, so "
+        f"tf.train.Checkpoint never saved it (Keras 3 tracks such lists only for model.weights). "
+        f"Fix: hold the layers in a tracked container (a keras.Sequential, or one attribute per layer), "
+        f"or save and warm-start from model.save_weights('x.weights.h5'), which includes them"
+    )
+
+
+def _list_holding(model: Any, layer: Any) -> str | None:
+    """``list `blocks` of 'model'`` when some layer's attribute is a list or dict holding ``layer``
+    (a public attribute before Keras's own bookkeeping lists such as ``_layers``)."""
+    found = []
+    for obj in model._flatten_layers(include_self=True, recursive=True):
+        for attr, value in vars(obj).items():
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+            if any(item is layer for item in items):
+                kind = "dict" if isinstance(value, dict) else "list"
+                found.append((attr.startswith("_"), f"{kind} `{attr}` of {obj.name!r}"))
+    return min(found)[1] if found else None
 
 
 def _from_trackable(module: Any) -> Target:
@@ -184,4 +223,22 @@ def _auto_named_layers(model: Any) -> dict[str, str]:
         seen.add(name)
         if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
             out[name] = base
+    return out
+
+
+def lookup_views(target: Any) -> list[LookupView]:
+    """The Keras lookup layers (``StringLookup``, ``IntegerLookup``) of a Keras target."""
+    flatten = getattr(target, "_flatten_layers", None)
+    if flatten is None:
+        return []
+    out = []
+    for layer in flatten(include_self=True, recursive=True):
+        if not is_lookup(layer):
+            continue
+        layout = lookup_layout(layer)
+        out.append(LookupView(
+            name=layer.name, kind=type(layer).__name__, layout=layout,
+            tokens=int(layer.vocabulary_size()) - layout.leading,
+            read_tokens=functools.partial(load_tokens, layer, label=layer.name),
+        ))
     return out
