@@ -244,8 +244,10 @@ def test_demo_report_shows_every_capability(tiny):
     loaded = {e["target"]: e for e in report["loaded"]}
     assert loaded["item_emb/embeddings"]["action"] == "vocab"
     assert "rows carried" in loaded["item_emb/embeddings"]["detail"]
-    assert {t for t, e in loaded.items() if e["action"] == "overlap"} == {"tower_0/kernel", "tower_0/bias",
-                                                                          "tower_1/kernel"}
+    assert {t for t, e in loaded.items() if e["action"] == "preserve"} == {"tower_0/kernel", "tower_0/bias",
+                                                                           "tower_1/kernel"}
+    assert loaded["tower_0/kernel"]["detail"] == "new inputs 38-41 zero; new units 64-95 as initialised"
+    assert loaded["tower_1/kernel"]["detail"] == "new inputs 64-95 zero"
     assert loaded["tower_0/kernel"]["source_shape"][1] == 64 and loaded["tower_0/kernel"]["shape"][1] == 96
     assert (loaded["click/kernel"]["source"], loaded["click/kernel"]["strategy"]) == ("head/kernel", "rename")
     user = loaded["user_emb/embeddings"]
@@ -253,7 +255,7 @@ def test_demo_report_shows_every_capability(tiny):
     assert [m["target"] for m in report["missing"]] == ["hour_emb/embeddings"] and report["skipped"] == []
     slots = {(s["target"], s["slot"]): s for s in report["slots"]}
     assert {slots[("item_emb/embeddings", n)]["action"] for n in ("momentums", "velocities")} == {"vocab"}
-    assert slots[("tower_1/kernel", "momentums")]["action"] == "overlap"
+    assert slots[("tower_1/kernel", "momentums")]["action"] == "preserve"
     assert {s["outcome"] for k, s in slots.items() if k[0] == "hour_emb/embeddings"} == {"fresh"}
     assert sum(s["outcome"] == "loaded" for s in report["slots"]) == 18
     assert any("optimizer step carried" in n for n in report["notes"])
@@ -261,6 +263,24 @@ def test_demo_report_shows_every_capability(tiny):
     checkpoints = out / "checkpoints"
     assert f'    report = ws.warm_start(\n        model, "{checkpoints}",' in text  # the call it made
     assert '        expect_missing=["hour_emb/.*"],\n        progress=on_bytes,\n    )' in text
+
+
+@pytest.mark.slow
+def test_demo_summary_shows_where_day2_starts(tiny):
+    """preserve instead of the demo's own zeroing: the step-0 loss next to the day-1 model's
+    final loss on the same held-out logs, and what overlap would have started from."""
+    _, result, text = tiny
+    step0, day1, full = result["step0"], result["day1"], result["runs"][2]
+    assert step0["eval_loss_preserve"] == full["eval_loss"][0]
+    assert step0["eval_loss_day1_model"] == day1["eval_loss_day2"]
+    assert step0["eval_loss_overlap"] != step0["eval_loss_preserve"]
+    assert step0["zeroed"] == ["tower_0/kernel (new inputs 38-41 zero; new units 64-95 as initialised)",
+                               "tower_1/kernel (new inputs 64-95 zero)"]
+    flat = " ".join(text.split())
+    assert (f"Held-out day-2 logs before day-2 training, log loss / AUC: day-1 model (final) "
+            f"{day1['eval_loss_day2']:.4f} / {day1['eval_auc_day2']:.4f}, warm-started day-2 model (step 0, "
+            f"preserve) {full['eval_loss'][0]:.4f} / {full['eval_auc'][0]:.4f}.") in flat
+    assert "  preserve tower_0/bias, tower_0/kernel, tower_1/kernel" in text
 
 
 @pytest.mark.slow

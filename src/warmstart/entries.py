@@ -8,7 +8,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes", "shape_text"]
+__all__ = ["EntryKind", "LayerInfo", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes",
+           "shape_text"]
 
 Shape = tuple[int, ...]
 
@@ -60,12 +61,36 @@ class SourceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LayerInfo:
+    """The Keras layer that owns a target variable, as far as ``on_mismatch="preserve"`` needs
+    it to tell which axes of the variable are inputs (:mod:`warmstart.matching.layouts`).
+
+    ``kind`` is the layer's class name (``"Dense"``, ``"Conv2D"``); ``variable`` the
+    variable's own name in it (``"kernel"``, ``"moving_variance"``); ``name`` the layer's
+    name and ``parent`` the class of the layer holding it (``"query"`` inside a
+    ``"MultiHeadAttention"``).
+    """
+
+    kind: str
+    variable: str
+    name: str = ""
+    parent: str = ""
+    padding: str = ""
+    strides: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
+    groups: int = 1
+    equation: str = ""  # EinsumDense
+    bias_axes: str = ""  # EinsumDense
+
+
+@dataclass(frozen=True, slots=True)
 class TargetEntry:
     """One variable of the live target.
 
     ``auto_components`` marks the indices of ``name``'s '/'-separated components that are
     Keras auto-generated names (``dense_7``), with the class base they come from
     (``dense``), so a drifted counter (``dense_3`` in the checkpoint) still matches.
+    ``layer`` is the Keras layer that owns it, when there is one.
     """
 
     name: str
@@ -76,6 +101,7 @@ class TargetEntry:
     untracked: str | None = None
     """Why TensorFlow's object graph does not reach this variable (a TF checkpoint cannot hold
     it), with the fix; None for the usual, checkpointable variable."""
+    layer: LayerInfo | None = None
 
 
 def nbytes(dtype: str, shape: Shape) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .entries import Shape, nbytes
 from .remap.rows import RowMap
-from .remap.vocab import Initializer
+from .remap.vocab import NewRows
 
 __all__ = [
     "Action",
@@ -40,6 +40,9 @@ class Action(enum.StrEnum):
     """Same shape; the dtype changes by a safe cast (float32 -> bfloat16, ...)."""
     OVERLAP = "overlap"
     """Shapes differ: the common block is copied, the rest keeps its initial value."""
+    PRESERVE = "preserve"
+    """Shapes differ: the common block is copied where the layer used it, new entries that feed
+    old outputs are zero, the rest keeps its initial value; the layer computes what it did."""
     VOCAB = "vocab"
     """Rows (or columns) remapped by token: each goes to its token's new position."""
 
@@ -74,11 +77,12 @@ class Strategy(enum.StrEnum):
 class Remap:
     """A table's rows (``axis=0``) or columns (``axis=1``) follow their keys: new position
     ``rows.new_rows[k]`` takes old position ``rows.old_rows[k]``; the other positions keep
-    their value, or get ``initializer(shape, dtype)``."""
+    their value, or get ``initializer(shape, dtype)``, or (``"mean"``) the mean of the carried
+    rows."""
 
     rows: RowMap = field(repr=False)
     axis: int = 0
-    initializer: Initializer | None = field(default=None, compare=False)
+    initializer: NewRows | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +117,17 @@ class Step(LoadedEntry):
     by_structure: bool = False
     """Several candidates had the name; a shared object-graph path decided."""
     remap: Remap | None = field(default=None, compare=False, repr=False)
+    offset: Shape = ()
+    """Where the block lands in the target, per axis; ``()`` is the leading corner."""
+    zero: tuple[tuple[Shape, Shape], ...] = ()
+    """Boxes ``(begin, end)`` of the target written with zeros (``preserve``)."""
+    unpreserved: str = ""
+    """Under ``preserve``, why this step could not keep the function (it loads as an overlap)."""
+
+    @property
+    def origin(self) -> Shape:
+        """Where the block lands: ``offset``, or the leading corner."""
+        return self.offset or (0,) * len(self.shape)
 
     @property
     def block(self) -> Shape:

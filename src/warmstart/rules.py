@@ -33,6 +33,7 @@ class OnMismatch(enum.StrEnum):
     ERROR = "error"  # raise ShapeMismatchError before any write
     SKIP = "skip"  # leave the target as it is and report it
     OVERLAP = "overlap"  # copy the common block along every axis; the rest stays
+    PRESERVE = "preserve"  # overlap, with new entries that feed old outputs zero: the function is kept
 
 
 @dataclass(frozen=True, slots=True)

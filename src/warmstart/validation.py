@@ -83,6 +83,14 @@ def plan_problems(plan: Plan, entries: Sequence[SourceEntry], *, strict: bool,
         ]
         lines[0] += "\n  Fix: add a rule that loads it, or expect_missing=[...] the names you expect to stay new."
         out.append(Problem(IncompleteError, join_problems("strict warm start is incomplete:", lines)))
+    unpreserved = [s for s in plan.steps if s.unpreserved] if strict else []
+    if unpreserved:
+        lines = [f"{s.target!r} would load as an overlap, not function-preserving: {s.unpreserved}."
+                 for s in unpreserved]
+        name = unpreserved[0].target
+        lines[0] += (f"\n  Fix: on_mismatch={{{name!r}: \"overlap\"}} to accept the change, or exclude=[{name!r}] "
+                     f"to leave it as initialised.")
+        out.append(Problem(IncompleteError, join_problems("strict warm start cannot preserve the function:", lines)))
     if not plan.steps:
         out.append(Problem(NothingToLoadError, _nothing_message(plan, entries, models)))
     return out

@@ -200,7 +200,7 @@ def test_rename_template_of_wrong_type_is_rule_error():
 def test_on_mismatch_strenum_accepts_strings():
     assert OnMismatch("skip") is OnMismatch.SKIP
     assert OnMismatch.SKIP == "skip"
-    assert {p.value for p in OnMismatch} == {"error", "skip", "overlap"}
+    assert {p.value for p in OnMismatch} == {"error", "skip", "overlap", "preserve"}
 
 
 @pytest.mark.parametrize("policy", ["error", "skip", "overlap"])

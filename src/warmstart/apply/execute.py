@@ -26,9 +26,10 @@ import tensorflow as tf
 
 from ..plan import Action, Step
 from ..sources.base import Source
+from .preserve import write_placed, write_zeros
 from .stream import stream
-from .transform import fresh_values, prepared
-from .writers import write_block, write_full, write_rows
+from .transform import CarriedMean, fresh_values, prepared
+from .writers import write_full, write_rows
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "Progress", "execute"]
 
@@ -115,11 +116,12 @@ def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mappin
         v = variables[step.target]
         if step.remap is not None:
             write_rows(v, step.remap.rows.new_rows, value, axis=step.remap.axis)
-            fresh = fresh_values(step)
+            fresh = fresh_values(step, CarriedMean.of(step, value))
             if fresh is not None:
                 write_rows(v, step.remap.rows.fresh_rows, fresh, axis=step.remap.axis)
-        elif step.action is Action.OVERLAP:
-            write_block(v, value)
+            write_zeros(v, step)
+        elif step.action in (Action.OVERLAP, Action.PRESERVE):
+            write_placed(v, step, value)
         else:
             write_full(v, value)
         tick(step.nbytes)

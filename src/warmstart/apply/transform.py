@@ -1,4 +1,5 @@
-"""From the stored tensor to the value a step writes: cut to the block, cast, gather remapped rows.
+"""From the stored tensor to the value a step writes: cut to the block, cast, gather remapped rows;
+and what a remap's new rows get (its initializer, or the mean of the carried rows).
 
 Values only; :mod:`.writers` puts them into variables.
 """
@@ -10,8 +11,9 @@ from typing import Any
 import tensorflow as tf
 
 from ..plan import Step
+from ..remap.vocab import MEAN
 
-__all__ = ["fit", "fresh_values", "prepared"]
+__all__ = ["CarriedMean", "fit", "fresh_values", "prepared"]
 
 
 def fit(step: Step, value: tf.Tensor, keep: int | None = None) -> tf.Tensor:
@@ -36,11 +38,48 @@ def prepared(step: Step, value: tf.Tensor) -> tf.Tensor:
     return fit(step, value)
 
 
-def fresh_values(step: Step) -> Any:
-    """Values for a remap's new positions from its initializer, or None when they keep theirs."""
+class CarriedMean:
+    """The mean of a remap's carried rows as written (``initializer="mean"``), summed in
+    float64 over the whole value or over its chunks as they stream by."""
+
+    def __init__(self, axis: int) -> None:
+        self.axis, self.count, self.total = axis, 0, None
+
+    @classmethod
+    def of(cls, step: Step, carried: tf.Tensor | None = None) -> CarriedMean | None:
+        """An accumulator when ``step``'s new rows are the mean (given the carried rows, added)."""
+        if step.remap is None or step.remap.initializer != MEAN:
+            return None
+        mean = cls(step.remap.axis)
+        if carried is not None:
+            mean.add(carried)
+        return mean
+
+    def add(self, carried: tf.Tensor) -> None:
+        total = tf.reduce_sum(tf.cast(carried, tf.float64), axis=self.axis, keepdims=True)
+        self.total = total if self.total is None else self.total + total
+        self.count += int(carried.shape[self.axis])
+
+    def value(self) -> tf.Tensor:
+        if self.total is None or self.count == 0:
+            raise ValueError("no carried rows to average")  # the plan rules this out
+        return self.total / self.count
+
+
+def fresh_values(step: Step, mean: CarriedMean | None = None) -> Any:
+    """Values for a remap's new positions from its initializer (``mean``: the carried rows'
+    mean, as wide as the written block), or None when they keep theirs."""
     remap = step.remap
     if remap is None or remap.initializer is None or remap.rows.fresh == 0:
         return None
+    if remap.initializer == MEAN:
+        if mean is None:
+            raise ValueError(f"{step.target}: initializer='mean' needs the carried rows' mean")
+        row = mean.value()
+        shape = list(row.shape)
+        shape[remap.axis] = remap.rows.fresh
+        return tf.cast(tf.broadcast_to(row, shape), step.dtype)
+    assert callable(remap.initializer)
     shape = list(step.shape)
     shape[remap.axis] = remap.rows.fresh
     return tf.cast(tf.convert_to_tensor(remap.initializer(tuple(shape), step.dtype)), step.dtype)

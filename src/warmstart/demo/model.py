@@ -5,8 +5,8 @@ product of the user and item vectors, all concatenated into an MLP tower (``towe
 ``tower_1``) and a sigmoid head (``head``). Day 2 changes what teams change between
 runs: the item table follows a new vocabulary, a new ``hour`` feature gets its own
 embedding (``hour_emb``), ``tower_0`` is wider, and the head is renamed ``click``. New
-inputs are concatenated last, so the old ones keep their rows in ``tower_0``'s kernel and
-an overlap copy lines them up.
+inputs are concatenated last, so the old ones keep their rows in ``tower_0``'s kernel, and
+``on_mismatch="preserve"`` lines them up and zeroes the rows of the new ones.
 
 The ``warm_start`` rules for that change live here too, next to the change they describe.
 """
@@ -16,17 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 
-import warmstart as ws
-
-__all__ = ["EXPECT_MISSING", "ITEM_TABLE", "ON_MISMATCH", "RENAME", "Shape", "compile_model", "ranker",
-           "zero_new_inputs"]
+__all__ = ["EXPECT_MISSING", "ITEM_TABLE", "ON_MISMATCH", "RENAME", "Shape", "compile_model", "ranker"]
 
 # The rules a user writes for the day-2 change (the item table's Vocab needs the files).
 ITEM_TABLE = r"item_emb/embeddings"
 RENAME = [(r"click/(.*)", r"head/\1")]
-ON_MISMATCH = {r"tower_.*": "overlap"}
+ON_MISMATCH = {r"tower_.*": "preserve"}  # wider, and computing what day 1 computed
 EXPECT_MISSING = [r"hour_emb/.*"]
 
 
@@ -76,24 +72,3 @@ def compile_model(model: keras.Model, *, learning_rate: float) -> keras.optimize
     optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy())
     return optimizer
-
-
-def zero_new_inputs(model: keras.Model, report: ws.Report) -> list[str]:
-    """Zero the kernel rows that an overlap left as initialised; returns what it zeroed.
-
-    Those rows weigh inputs the day-1 model did not have (the new ``hour`` embedding in
-    ``tower_0``, the new ``tower_0`` units in ``tower_1``). Left random, they add noise to
-    every prediction; at zero the widened model computes exactly what the day-1 model
-    computed, and they learn from the first step (their inputs are not zero), as in
-    Net2Net's function-preserving widening. ``warm_start``'s overlap has no option for
-    the part it does not copy, so the demo does this with Keras, after it.
-    """
-    zeroed = []
-    for e in report.loaded:
-        if e.action is ws.Action.OVERLAP and e.target.endswith("/kernel") and e.shape[0] > e.source_shape[0]:
-            kernel = model.get_layer(e.target.split("/")[0]).kernel
-            value = np.array(kernel.numpy())
-            value[e.source_shape[0]:] = 0.0
-            kernel.assign(value)
-            zeroed.append(f"{e.target} rows {e.source_shape[0]}-{e.shape[0] - 1}")
-    return zeroed

@@ -6,8 +6,9 @@
 2. Day 2: new logs (new items, gone items, the item vocabulary re-sorted and written to
    files by the pipeline, :mod:`.features`), and a changed model.
 3. ``ws.warm_start`` with the rules for that change: a vocabulary remap of the item table
-   (its Adam slots follow), overlap for the wider layer, a rename for the head, the new
-   embedding expected missing under ``strict=True``. The report.
+   (its Adam slots follow), ``preserve`` for the wider layers (the grown model starts out
+   computing what the day-1 model computed), a rename for the head, the new embedding
+   expected missing under ``strict=True``. The report.
 4. Day-2 training three ways on the same data, order and seed: from scratch, warm-started
    weights only, warm-started weights and optimizer state; held-out log loss and AUC.
 5. A summary: what was carried and what not, and the time against
@@ -46,7 +47,6 @@ from .model import (
     day1_shape,
     day2_shape,
     ranker,
-    zero_new_inputs,
 )
 from .plot import INSTALL_MATPLOTLIB, plot, plot_unavailable
 from .results import Comparison
@@ -100,7 +100,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
     prefix, day1 = _day1(days, config, out / "checkpoints", voice)
     day2 = Day2(config, days, out / "checkpoints")
     attempt = _day2_changes(day2, prefix, voice)
-    warm, report, new_inputs = _warm_start(day2, voice)
+    warm, report, step0 = _warm_start(day2, voice, day1)
     comparison = _train_three(day2, warm, voice)
     timing = _time(day2, prefix)
     result = {
@@ -108,7 +108,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
         "data": days.source,
         "day1": day1,
         **comparison.to_dict(),
-        "new_inputs": new_inputs,
+        "step0": step0,
         "timing": {"warm_start_seconds": timing.warm_start, "restore_seconds": timing.restore,
                    "ratio": timing.ratio, "repeats": timing.repeats,
                    "restore_into_changed_model": {"error": attempt.error,
@@ -160,6 +160,7 @@ class Days:
     held1: Features
     train2: Features
     held2: Features
+    held2_day1: Features  # day 2's held-out logs through day 1's pipeline: what the day-1 model reads
 
     @classmethod
     def prepare(cls, day1: Interactions, day2: Interactions, source: str, *, config: DemoConfig,
@@ -171,7 +172,8 @@ class Days:
         pipe1 = Pipeline.fit(train1, users=users, item_vocab_path=vocab_dir / "items_day1.txt", hour=False)
         pipe2 = Pipeline.fit(train2, users=users, item_vocab_path=vocab_dir / "items_day2.txt", hour=True)
         return cls(source, (len(day1), len(day2)), float(np.mean(day1.label)), users, pipe1, pipe2,
-                   pipe1.encode(train1), pipe1.encode(held1), pipe2.encode(train2), pipe2.encode(held2))
+                   pipe1.encode(train1), pipe1.encode(held1), pipe2.encode(train2), pipe2.encode(held2),
+                   pipe1.encode(held2))
 
 
 def _split(logs: Interactions, rows: int, rng: np.random.Generator) -> tuple[Interactions, Interactions]:
@@ -202,13 +204,15 @@ def _day1(days: Days, config: DemoConfig, checkpoints: Path, voice: Voice) -> tu
         train(model, days.train1, steps=steps, batch=config.batch, seed=config.seed,
               on_step=step_bar(bars, "day 1", steps))
     loss, auc = evaluate(model, days.held1)
+    loss2, auc2 = evaluate(model, days.held2_day1)  # where day 2 starts from, on day 2's logs
     shutil.rmtree(checkpoints, ignore_errors=True)  # ours; a rerun must not pick up an old one
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
                                          str(checkpoints), max_to_keep=3)
     prefix = manager.save()
     voice.say(f"   Held-out (latest {HELD_OUT:.0%} of day 1): log loss {loss:.4f}, AUC {auc:.4f}.\n"
               f"   Checkpoint (model and optimizer, tf.train.CheckpointManager): {prefix}\n")
-    return prefix, {"eval_loss": loss, "eval_auc": auc, "steps": steps}
+    return prefix, {"eval_loss": loss, "eval_auc": auc, "steps": steps, "eval_loss_day2": loss2,
+                    "eval_auc_day2": auc2}
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
               f"(sorted by frequency).\n"
               f"   Vocabulary files: {v1.path}, {v2.path.name}\n"
               f"   The model changed: a new 'hour' feature with its own embedding (hour_emb), "
-              f"tower_0 64 -> 96 units, the head renamed 'click'.")
+              f"tower_0 64 -> 96 units (tower_1 gets 32 more inputs), the head renamed 'click'.")
     attempt = try_restore(*day2.model(built=True), prefix)
     overwritten = f" (after overwriting {', '.join(attempt.overwritten)})" if attempt.overwritten else ""
     voice.say(f"   tf.train.Checkpoint.restore cannot load it{overwritten}:\n"
@@ -271,8 +275,10 @@ def _day2_changes(day2: Day2, prefix: str, voice: Voice) -> RestoreAttempt:
     return attempt
 
 
-def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[str, Any]]:
-    """The warm start of the weights + optimizer run, with its report."""
+def _warm_start(day2: Day2, voice: Voice, day1: dict[str, Any]) -> tuple[keras.Model, ws.Report, dict[str, Any]]:
+    """The warm start of the weights + optimizer run, with its report; and where it starts:
+    its held-out loss before training, against the day-1 model's on the same logs and against
+    an ``overlap`` warm start, which leaves the new weights as initialised."""
     days = day2.days
     model, optimizer = day2.model()
     bars = voice.bars()
@@ -285,14 +291,24 @@ def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[
         report = ws.warm_start(model, day2.source, **kwargs)
     if not voice.quiet:
         voice.console.print(report)
-    random_loss, _ = evaluate(model, days.held2)
-    zeroed = zero_new_inputs(model, report)
-    zeroed_loss, _ = evaluate(model, days.held2)
-    voice.say(f"\n   Overlap leaves what it does not copy as initialised; here, the weights of inputs new "
-              f"to a layer: {'; '.join(zeroed)}. The demo sets them to zero (with Keras), so the model "
-              f"computes what the day-1 model computed, and they learn from the first step. Held-out "
-              f"day-2 loss before training: {random_loss:.4f} with them random, {zeroed_loss:.4f} zeroed.\n")
-    return model, report, {"zeroed": zeroed, "eval_loss_random": random_loss, "eval_loss_zeroed": zeroed_loss}
+    preserved, _ = evaluate(model, days.held2)
+    overlapped, _ = evaluate(_overlap_start(day2), days.held2)
+    zeroed = [f"{e.target} ({e.detail})" for e in report.loaded if e.action is ws.Action.PRESERVE and " zero" in e.detail]
+    voice.say(f"\n   preserve zeroed the weights of inputs new to a layer: {'; '.join(zeroed)}; new units keep their "
+              f"initial weights, so they learn from the first step. Held-out day-2 log loss before training: "
+              f"{preserved:.4f} (the day-1 model on the same logs: {day1['eval_loss_day2']:.4f}; with \"overlap\", "
+              f"which leaves the new weights random: {overlapped:.4f}).\n")
+    return model, report, {"zeroed": zeroed, "eval_loss_preserve": preserved, "eval_loss_overlap": overlapped,
+                           "eval_loss_day1_model": day1["eval_loss_day2"]}
+
+
+def _overlap_start(day2: Day2) -> keras.Model:
+    """The same warm start with ``overlap`` where the demo says ``preserve``, for comparison."""
+    model, _ = day2.model()
+    kwargs = day2.warm_start_kwargs()
+    kwargs["on_mismatch"] = {k: "overlap" if v == "preserve" else v for k, v in kwargs["on_mismatch"].items()}
+    ws.warm_start(model, day2.source, **kwargs)
+    return model
 
 
 def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:
@@ -308,7 +324,7 @@ def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:
         else:
             model, _ = day2.model()
             if name == "weights only":
-                zero_new_inputs(model, day2.warm_start(model))  # the optimizer starts fresh
+                day2.warm_start(model)  # the optimizer starts fresh
         with voice.bars() as bars:
             runs[name] = train(model, days.train2, steps=config.steps, batch=config.batch,
                                seed=config.seed + 2, name=name, held_out=days.held2, every=config.every,

@@ -55,7 +55,7 @@ def carried(report: ws.Report) -> Carried:
     for e in report.loaded:
         name = e.target if e.source == e.target else f"{e.target} <- {e.source}"
         by_action.setdefault(str(e.action), []).append(name)
-        if e.detail:
+        if e.detail and e.action is ws.Action.VOCAB:
             vocab_detail[e.target] = e.detail
     fresh_slots: dict[str, list[str]] = {}
     for s in report.slots:
@@ -100,6 +100,9 @@ def summary_lines(*, report: ws.Report, comparison: Comparison, timing: Timing, 
                      f"raised{overwritten}: {attempt.error}")
     lines.append(f"Day 1 model, held-out day-1 logs: log loss {day1['eval_loss']:.4f}, "
                  f"AUC {day1['eval_auc']:.4f}.")
+    lines.append(f"Held-out day-2 logs before day-2 training, log loss / AUC: day-1 model (final) "
+                 f"{day1['eval_loss_day2']:.4f} / {day1['eval_auc_day2']:.4f}, warm-started day-2 model (step 0, "
+                 f"preserve) {f.loss[0]:.4f} / {f.auc[0]:.4f}.")
     widths = (17, 17, 19)
     lines.append(f"{'Day 2, held-out log loss / AUC:':<32}"
                  + "  ".join(f"{c.name:>{width}}" for c, width in zip((s, w, f), widths, strict=True)))

@@ -1,4 +1,4 @@
-"""Decide what to do with one pair: copy, cast, overlap, remap, or skip (and why).
+"""Decide what to do with one pair: copy, cast, overlap, preserve, remap, or skip (and why).
 
 Pure Python. Shared by variables and optimizer slots: both ask :func:`cast_action` whether a
 dtype change is loadable, so the two cannot disagree about casts.
@@ -6,12 +6,16 @@ dtype change is loadable, so the two cannot disagree about casts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..entries import SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
 from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
-from ..remap.vocab import Vocab
+from ..remap.vocab import MEAN, Vocab
 from ..rules import OnMismatch, Rules, VocabRule, castable
+from .layouts import Placement, place
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
 
@@ -55,13 +59,14 @@ def decide(
 ) -> Decision:
     """A step, a skip, or (policy "error") a refusal. Raises :class:`VocabMisfit`."""
 
-    def step(action: Action, remap: Remap | None = None) -> Step:
+    def step(action: Action, remap: Remap | None = None, detail: str = "", **placed: Any) -> Step:
         rows = remap.rows if remap is not None else None
+        if remap is not None:
+            detail = "; ".join(filter(None, (_rows_detail(remap), detail)))
         return Step(
             target=t.name, source=s.name, key=s.key, action=action, shape=t.shape, source_shape=s.shape,
             dtype=t.dtype, source_dtype=s.dtype, strategy=strategy, by_structure=by_structure, rule=rule,
-            remap=remap, detail=rows.describe() if rows is not None else "",
-            rows=rows.counts() if rows is not None else (),
+            remap=remap, detail=detail, rows=rows.counts() if rows is not None else (), **placed,
         )
 
     policy = rules.mismatch_policy(t.name)
@@ -76,11 +81,27 @@ def decide(
     if s.shape == t.shape:
         return step(action)
     detail = f"checkpoint shape {s.shape} != model shape {t.shape}"
-    if policy is OnMismatch.OVERLAP and len(s.shape) == len(t.shape):
-        return step(Action.OVERLAP)
-    if policy is OnMismatch.OVERLAP:
-        detail += f"; overlap needs equal ranks ({len(s.shape)} != {len(t.shape)})"
+    if policy in _BLOCKWISE and len(s.shape) == len(t.shape):
+        return step(Action.OVERLAP) if policy is OnMismatch.OVERLAP else _preserve(t, s, None, step)
+    if policy in _BLOCKWISE:
+        detail += f"; {policy} needs equal ranks ({len(s.shape)} != {len(t.shape)})"
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
+
+
+_BLOCKWISE = (OnMismatch.OVERLAP, OnMismatch.PRESERVE)
+NOT_PRESERVING = "not function-preserving"
+
+
+def _preserve(t: TargetEntry, s: SourceEntry, remap: Remap | None, step: Callable[..., Step]) -> Step:
+    """``preserve``: the placement that keeps the layer's function, or an overlap that says why
+    there is none."""
+    axis = remap.axis if remap is not None else None
+    placed = place(t.layer, s.shape, t.shape, remap_axis=axis)
+    if isinstance(placed, Placement):
+        return step(Action.VOCAB if remap is not None else Action.PRESERVE, remap, placed.detail,
+                    offset=placed.offset if any(placed.offset) else (), zero=placed.zero)
+    action = Action.VOCAB if remap is not None else Action.OVERLAP
+    return step(action, remap, f"{NOT_PRESERVING}: {placed}", unpreserved=placed)
 
 
 def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: SkipReason,
@@ -117,11 +138,27 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
         )
     others_t = t.shape[:axis] + t.shape[axis + 1 :]
     others_s = s.shape[:axis] + s.shape[axis + 1 :]
+    initializer = getattr(remap, "initializer", None)
+    if initializer == MEAN and rows.carried == 0:
+        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried rows, and no row of the new "
+                          f"table has one in the old.")
+    placed = Remap(rows, axis, initializer)
     if others_t == others_s or policy is OnMismatch.OVERLAP:
-        return step(Action.VOCAB, Remap(rows, axis, getattr(remap, "initializer", None)))
+        return step(Action.VOCAB, placed)
+    if policy is OnMismatch.PRESERVE:
+        return _preserve(t, s, placed, step)
     detail = (f"{kind} remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
+
+
+def _rows_detail(remap: Remap) -> str:
+    """``"9 rows carried, 3 new (mean), 1 old dropped"``: the row map's counts, and ``mean``
+    when the new rows are the carried rows' mean."""
+    rows = remap.rows
+    if remap.initializer != MEAN or rows.fresh == 0:
+        return rows.describe()
+    return f"{rows.carried} rows carried, {rows.fresh} new (mean), {rows.dropped} old dropped"
 
 
 def _misfit(remap: Vocab | Hashed, rows: RowMap, side: str, size: int, expected: int) -> str:
@@ -157,7 +194,8 @@ def _mismatch_message(t: TargetEntry, s: SourceEntry, detail: str, *, dtype: boo
     fix = (
         f"    Fix: exclude=[{pattern!r}], or on_mismatch=\"skip\" to get a report instead."
         if dtype
-        else f"    Fix: on_mismatch={{{pattern!r}: \"overlap\"}} to copy the common block,\n"
+        else f"    Fix: on_mismatch={{{pattern!r}: \"overlap\"}} to copy the common block (\"preserve\" to keep\n"
+        f"    the layer's function too),\n"
         f"    or exclude=[{pattern!r}], or on_mismatch=\"skip\" to get a report instead."
     )
     return f"cannot warm-start {t.name!r} from {s.name!r}:\n    {detail}.\n{fix}"

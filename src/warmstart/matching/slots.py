@@ -2,7 +2,9 @@
 
 Pure Python. A target slot (owner variable, slot name) loads from the checkpoint slot of
 the same name attached to the checkpoint variable its owner loads from, with the same
-transform as the owner (copy, cast, overlap). A variable that was not loaded keeps fresh
+transform as the owner (copy, cast, overlap, preserve: the block lands where the owner's did;
+no zeros are written into slots, and new entries, like a remap's new rows, keep their initial
+values whatever the owner's initializer). A variable that was not loaded keeps fresh
 slots; a loaded variable whose slot is missing or does not fit keeps a fresh slot too,
 and that is reported as ``skipped`` with the reason.
 """
@@ -13,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from ..entries import EntryKind, SourceEntry, TargetSlot
-from ..plan import Action, SlotEntry, SlotOutcome, SlotPlan, Step, Strategy
+from ..plan import Action, Remap, SlotEntry, SlotOutcome, SlotPlan, Step, Strategy
 from .decide import cast_action
 
 __all__ = ["find_step_counter", "plan_slots"]
@@ -86,14 +88,20 @@ def _decide(t: TargetSlot, src: SourceEntry, var: Step, casts: frozenset[tuple[s
     remap = None
     if var.remap is not None and _follows_rows(t.shape, src.shape, var):
         action, remap = Action.VOCAB, var.remap
+        if remap.initializer is not None:  # new rows' slots keep their init
+            remap = Remap(remap.rows, remap.axis)
     elif src.shape != t.shape:
-        if var.action is not Action.OVERLAP or len(src.shape) != len(t.shape):
+        if var.action not in (Action.OVERLAP, Action.PRESERVE) or len(src.shape) != len(t.shape):
             return f"shape_mismatch: checkpoint slot {src.shape} != optimizer slot {t.shape}"
-        action = Action.OVERLAP
+        action = var.action
+    offset = var.offset if src.shape != t.shape else ()
+    if offset and (t.shape, src.shape) != (var.shape, var.source_shape):
+        return (f"shape_mismatch: the variable's block was placed at offset {var.offset}, and this slot "
+                f"({src.shape} -> {t.shape}) is not laid out like it")
     return Step(target=t.handle, source=src.name, key=src.key, action=action, shape=t.shape,
                 source_shape=src.shape, dtype=t.dtype, source_dtype=src.dtype, strategy=var.strategy,
-                by_structure=var.by_structure, rule=var.rule, remap=remap,
-                detail=var.detail if remap is not None else "", rows=var.rows if remap is not None else ())
+                by_structure=var.by_structure, rule=var.rule, remap=remap, offset=offset,
+                detail=remap.rows.describe() if remap is not None else "", rows=var.rows if remap is not None else ())
 
 
 def _follows_rows(shape: tuple[int, ...], source_shape: tuple[int, ...], var: Step) -> bool:

@@ -12,17 +12,21 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import EllipsisType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import VocabError
 from .rows import Layout
 
-__all__ = ["Initializer", "Vocab", "VocabSource", "is_lookup", "load_tokens", "lookup_layout", "read_vocab_file"]
+__all__ = ["MEAN", "Initializer", "NewRows", "Vocab", "VocabSource", "is_lookup", "load_tokens", "lookup_layout",
+           "read_vocab_file"]
 
 VocabSource = str | os.PathLike[str] | Sequence[Any] | Any
 Initializer = Callable[[tuple[int, ...], str], Any]
+MEAN = "mean"
+NewRows = Initializer | Literal["mean"]
+"""What new rows get: ``initializer(shape, dtype)``, or ``"mean"``: the mean of the carried rows."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ class Vocab:
     ``old_num_oov_buckets``. Special rows follow their kind (mask to mask, OOV row k to OOV
     row k, as far as both sides have them). Rows of new tokens (and special rows the
     checkpoint lacks) keep the variable's current (freshly initialised) values, or get
-    ``initializer(shape, dtype)`` when given.
+    ``initializer(shape, dtype)`` when given, or with ``initializer="mean"`` the mean of the
+    carried rows (as Hugging Face's ``resize_token_embeddings`` does): a new item then scores
+    like an average one. Their optimizer slots keep their initial values either way.
 
     >>> lookup = keras.layers.StringLookup(vocabulary="vocab/items_v2.txt")  # 1 OOV row first
     >>> ws.Vocab("vocab/items_v1.txt", "vocab/items_v2.txt", num_oov_indices=1)  # doctest: +SKIP
@@ -56,7 +62,7 @@ class Vocab:
     num_oov_buckets: int = 0
     axis: int = 0
     old_num_oov_buckets: int = 0
-    initializer: Initializer | None = field(default=None, compare=False)
+    initializer: NewRows | None = field(default=None, compare=False)
     num_oov_indices: int = field(default=0, kw_only=True)
     mask_token: str | None = field(default=None, kw_only=True)
     old_num_oov_indices: int | None = field(default=None, kw_only=True)
@@ -71,6 +77,12 @@ class Vocab:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise VocabError(f"Vocab {name} must be a non-negative int, not {value!r}.")
+        init = self.initializer
+        if not (init is None or init == MEAN or (callable(init) and not isinstance(init, str))):
+            raise VocabError(
+                f"Vocab initializer must be None (new rows keep their values), \"mean\" (the mean of the "
+                f"carried rows) or a callable (shape, dtype) -> values, not {init!r}."
+            )
         keras_layout = self.num_oov_indices or self.mask_token is not None or self.old_num_oov_indices
         if keras_layout and (self.num_oov_buckets or self.old_num_oov_buckets):
             raise VocabError(

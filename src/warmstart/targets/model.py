@@ -24,6 +24,7 @@ from ..errors import TargetNotBuiltError, UnsupportedTargetError
 from ..names import MAX_PATHS, OPTIMIZER_EDGES, structural_name
 from ..remap.lookups import LookupView
 from ..remap.vocab import is_lookup, load_tokens, lookup_layout
+from .layers import layer_infos
 from .variables import dtype_of, is_variable, shape_of
 
 __all__ = ["Target", "lookup_views", "walk_target"]
@@ -94,6 +95,7 @@ def _from_keras(model: Any) -> Target:
     prefix = model.name + "/"
     strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
+    owners = layer_infos(model)
     named = []
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
@@ -112,7 +114,8 @@ def _from_keras(model: Any) -> Target:
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
         why = _untracked_reason(model, v) if id(v) in untracked else None
-        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components, why))
+        entries.append(TargetEntry(name, shape_of(v), dtype_of(v), tuple(paths), components, why,
+                                   layer=owners.get(id(v))))
         variables[name] = v
     return Target(tuple(entries), variables, "keras")
 

@@ -1,0 +1,82 @@
+"""Which Keras layer owns each variable of a model, as :class:`~warmstart.entries.LayerInfo`:
+what ``on_mismatch="preserve"`` needs to tell a variable's input axes from its output axes.
+
+Reads only. A variable belongs to the layer that created it (its own trainable and
+non-trainable variables, not those of its sublayers), and that layer's parent is recorded
+too, since a MultiHeadAttention decides what its ``query`` EinsumDense's axes mean.
+Keras 3 and tf_keras layers both work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..entries import LayerInfo
+
+__all__ = ["layer_infos"]
+
+
+def layer_infos(model: Any) -> dict[int, LayerInfo]:
+    """``id(variable) -> LayerInfo`` for every variable a layer of ``model`` created."""
+    out: dict[int, LayerInfo] = {}
+    for layer, parent in _layers(model):
+        for v in _own_variables(layer):
+            out.setdefault(id(v), _info(layer, parent, v))
+    return out
+
+
+def _layers(root: Any) -> Iterator[tuple[Any, Any]]:
+    """Every layer under ``root`` (itself included) with the layer that holds it."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, Any]] = [(root, None)]
+    while stack:
+        layer, parent = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer, parent
+        try:
+            children = layer._flatten_layers(include_self=False, recursive=False)
+        except (AttributeError, TypeError):
+            children = []
+        stack.extend((child, layer) for child in children)
+
+
+def _own_variables(layer: Any) -> list[Any]:
+    own: list[Any] = []
+    for attr in ("_trainable_variables", "_non_trainable_variables",  # Keras 3
+                 "_trainable_weights", "_non_trainable_weights"):  # tf_keras
+        own.extend(getattr(layer, attr, None) or [])
+    return own
+
+
+def _info(layer: Any, parent: Any, v: Any) -> LayerInfo:
+    name = str(getattr(v, "name", "")).rsplit("/", 1)[-1].split(":", 1)[0]
+    return LayerInfo(
+        kind=type(layer).__name__,
+        variable=name,
+        name=str(getattr(layer, "name", "")),
+        parent=type(parent).__name__ if parent is not None and _is_layer_parent(parent) else "",
+        padding=str(getattr(layer, "padding", "") or "").lower(),
+        strides=_ints(getattr(layer, "strides", ())),
+        dilation=_ints(getattr(layer, "dilation_rate", ())),
+        groups=int(getattr(layer, "groups", 1) or 1),
+        equation=str(getattr(layer, "equation", "") or ""),
+        bias_axes=str(getattr(layer, "bias_axes", "") or ""),
+    )
+
+
+def _is_layer_parent(parent: Any) -> bool:
+    """A model or Sequential holding a layer says nothing about its axes: only layers that
+    compose sublayers into one computation (attention) do."""
+    return not hasattr(parent, "layers")
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,)
+    try:
+        return tuple(int(x) for x in value)
+    except (TypeError, ValueError):
+        return ()
