@@ -16,7 +16,7 @@ from .status import status_table
 __all__ = ["EPILOG", "POLICIES", "PROG", "build_parser", "hashed_rule", "mismatch_rule", "rename_rule", "vocab_rule"]
 
 PROG = "warmstart"
-POLICIES = ("error", "skip", "overlap")
+POLICIES = ("error", "skip", "overlap", "preserve")
 
 EPILOG = status_table() + """
 
@@ -176,7 +176,8 @@ def _add_warm_start_options(p: argparse.ArgumentParser) -> None:
                    help="load targets matching TARGET_RE from the expanded TEMPLATE (\\1 refers to "
                    "a group); an empty template or None means do not load")
     p.add_argument("--on-mismatch", choices=POLICIES, default="skip",
-                   help="when shapes differ: error, skip (default) or overlap (copy the common block)")
+                   help="when shapes differ: error, skip (default), overlap (copy the common block) or "
+                   "preserve (overlap, with the new inputs zeroed so the grown model computes what the old one did)")
     p.add_argument("--on-mismatch-for", action="append", default=[], type=mismatch_rule,
                    metavar="RE=POLICY", help="a policy for matching targets; first match wins")
     p.add_argument("--vocab", action="append", default=[], type=vocab_rule, metavar="RE=OLD:NEW[,OPT=V]",
