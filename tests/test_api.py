@@ -485,3 +485,18 @@ def test_an_inserted_auto_named_layer_is_flagged_and_strict_refuses_the_guess(tm
     assert any(w.startswith("auto-named 'dense' layers") for w in report.warnings)
     assert "dense_3/kernel" in report.missing
     assert "by a rename" not in json.dumps(report.to_dict())  # no rename was given
+
+
+def test_save_writes_what_tf_restores_and_warm_start_reads(trained, tmp_path):
+    old, _ = trained
+    old.compile(optimizer="adam", loss="mse")
+    prefix = ws.save(old, tmp_path / "saved" / "ckpt", optimizer=old.optimizer)
+    assert prefix == str(tmp_path / "saved" / "ckpt")
+    fresh = mlp(seed=40)
+    tf.train.Checkpoint(model=fresh).restore(prefix).expect_partial().assert_existing_objects_matched()
+    for a, b in zip(old.variables, fresh.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    again = mlp(seed=41)
+    assert len(ws.warm_start(again, prefix, strict=True).loaded) == 6
+    with pytest.raises(ws.ArgumentError):
+        ws.save(old, b"bytes/prefix")

@@ -55,6 +55,21 @@ def boom():
 
 def interrupted():
     raise KeyboardInterrupt
+
+
+def compiled_changed():
+    model = changed()
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def items(vocabulary=("a", "b", "c", "d")):
+    ids = keras.Input((1,), dtype="int32")
+    return keras.Model(ids, keras.layers.Embedding(len(vocabulary) + 1, 2, name="items")(ids), name="items_model")
+
+
+def grown_items():
+    return items(("d", "x", "b", "a", "y"))
 '''
 
 
@@ -408,3 +423,80 @@ def test_unexpected_error_is_5_and_says_so(run_dir, models, monkeypatch):
         "warmstart: error: TypeError: an internal bug",
         "  (unexpected; rerun with --traceback to see where it came from)",
     ]
+
+
+# --- apply -----------------------------------------------------------------------------------
+
+
+def test_apply_writes_a_checkpoint_tf_restores_and_the_report(run_dir, models, tmp_path):
+    out = tmp_path / "day2-start"
+    r = cli("apply", run_dir, "--model", model(models, "changed"), "--out", str(out),
+            "--on-mismatch", "overlap", "--rename", "out/(.*)=head/\\1", "--strict")
+    assert r.status == ExitStatus.SUCCESS, r.err
+    assert "loaded 6, skipped 0, missing 0" in r.out and f"Wrote {out / 'ckpt-1'}" in r.out
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and {e["target"] for e in report["loaded"]} == {
+        "d1/kernel", "d1/bias", "d2/kernel", "d2/bias", "out/kernel", "out/bias"}
+    # TensorFlow's own restore of the same (changed) model reads it, value for value
+    trained = tf.train.load_checkpoint(tf.train.latest_checkpoint(run_dir))
+    fresh = keras.Sequential([keras.Input((4,)), keras.layers.Dense(12, name="d1"), keras.layers.Dense(3, name="d2"),
+                              keras.layers.Dense(1, name="out")], name="mlp")
+    tf.train.Checkpoint(model=fresh).restore(tf.train.latest_checkpoint(str(out))).assert_existing_objects_matched()
+    old_d1 = next(trained.get_tensor(k) for k, s in tf.train.list_variables(tf.train.latest_checkpoint(run_dir))
+                  if s == [4, 8])
+    np.testing.assert_array_equal(fresh.get_layer("d1").kernel.numpy()[:, :8], old_d1)
+    # and warm_start reads it by name
+    again = cli("plan", str(out), "--model", model(models, "changed"), "--strict")
+    assert again.status == ExitStatus.SUCCESS and "would load 6" in again.out
+
+
+def test_apply_with_optimizer_and_vocab(run_dir, models, tmp_path):
+    (tmp_path / "v1.txt").write_text("a\nb\nc\nd\n")
+    (tmp_path / "v2.txt").write_text("d\nx\nb\na\ny\n")
+    keras.utils.set_random_seed(1)
+    ids = keras.Input((1,), dtype="int32")
+    day1 = keras.Model(ids, keras.layers.Embedding(5, 2, name="items")(ids), name="items_model")
+    day1_prefix = tf.train.Checkpoint(model=day1).write(str(tmp_path / "day1" / "ckpt"))
+    out = tmp_path / "start"
+    r = cli("apply", day1_prefix, "--model", model(models, "grown_items"), "--out", str(out),
+            "--vocab", f"items/embeddings={tmp_path / 'v1.txt'}:{tmp_path / 'v2.txt'},num_oov_indices=1")
+    assert r.status == ExitStatus.SUCCESS, r.err
+    written = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(out)))
+    table = next(written.get_tensor(k) for k in written.get_variable_to_shape_map() if "embeddings" in k)
+    old = day1.get_layer("items").embeddings.numpy()
+    for new_row, old_row in ((0, 0), (1, 4), (3, 2), (4, 1)):  # OOV, d, b, a
+        np.testing.assert_array_equal(table[new_row], old[old_row])
+    r = cli("apply", run_dir, "--model", model(models, "compiled_changed"), "--out", str(tmp_path / "opt"),
+            "--on-mismatch", "overlap", "--rename", "out/(.*)=head/\\1", "--optimizer", "--json")
+    assert r.status == ExitStatus.SUCCESS, r.err
+    data = r.json()
+    assert {s["outcome"] for s in data["slots"]} == {"loaded"}
+    keys = [k for k, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(tmp_path / "opt")))]
+    assert any(k.startswith("optimizer/") for k in keys)
+
+
+def test_apply_refuses_a_folder_that_is_not_empty_and_writes_nothing_on_failure(run_dir, models, tmp_path):
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "old.txt").write_text("x")
+    r = cli("apply", run_dir, "--model", model(models, "same"), "--out", str(tmp_path / "used"))
+    assert r.status == ExitStatus.USAGE and "not empty" in r.err
+    r = cli("apply", run_dir, "--model", model(models, "changed"), "--out", str(tmp_path / "fail"), "--strict")
+    assert r.status == ExitStatus.PROBLEMS and "IncompleteError" in r.err
+    assert not (tmp_path / "fail").exists()
+
+
+def test_plan_source_root_and_cast_options(tmp_path, models):
+    keras.utils.set_random_seed(2)
+    layers = [keras.Input((4,)), keras.layers.Dense(8, name="d1"), keras.layers.Dense(3, name="d2"),
+              keras.layers.Dense(1, name="head")]
+    g, d = keras.Sequential(layers, name="g"), keras.models.clone_model(keras.Sequential(layers, name="d"))
+    prefix = tf.train.Checkpoint(generator=g, discriminator=d).write(str(tmp_path / "gan"))
+    r = cli("plan", prefix, "--model", model(models, "same"))
+    assert r.status == ExitStatus.PROBLEMS and "source_root='discriminator'" in r.out
+    r = cli("plan", prefix, "--model", model(models, "same"), "--source-root", "generator", "--strict")
+    assert r.status == ExitStatus.SUCCESS and "would load 6" in r.out
+    r = cli("inspect", prefix, "--source-root", "generator", "--json")
+    assert {e["name"] for e in r.json() if e["kind"] == "variable"} == {
+        "d1/kernel", "d1/bias", "d2/kernel", "d2/bias", "head/kernel", "head/bias"}
+    r = cli("plan", prefix, "--model", model(models, "same"), "--source-root", "generator", "--cast", "float64")
+    assert r.status == ExitStatus.RULE and "cast[0]" in r.err

@@ -29,4 +29,6 @@ def save(model: Any, path: str | os.PathLike[str], *, optimizer: Any = None) -> 
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise ArgumentError(f"path must be a str or os.PathLike prefix, not {type(path).__name__}.")
     objects = {"model": model} if optimizer is None else {"model": model, "optimizer": optimizer}
-    return tf.train.Checkpoint(**objects).write(os.fspath(path))
+    checkpoint = tf.train.Checkpoint(**objects)
+    checkpoint.save_counter.assign_add(1)  # as Checkpoint.save does: a restore then matches every object
+    return checkpoint.write(os.fspath(path))

@@ -59,9 +59,9 @@ def cmd_apply(args: argparse.Namespace, console: Console, out: TextIO) -> ExitSt
     if args.memory_budget is not None:
         options["memory_budget"] = args.memory_budget << 20
     report = ws.warm_start(model, args.source, **options)
-    objects = {"model": model} if options["optimizer"] is None else {"model": model, "optimizer": options["optimizer"]}
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(**objects), str(folder), max_to_keep=1)
-    prefix = manager.save()
+    prefix = ws.save(model, folder / "ckpt-1", optimizer=options["optimizer"])
+    # the state file a CheckpointManager writes, so that the folder itself names the checkpoint
+    tf.compat.v1.train.update_checkpoint_state(str(folder), prefix)
     render.write_json_file(folder / "report.json", report.to_dict())
     _show(report, args, console, out)
     if not args.json:
