@@ -18,8 +18,9 @@ from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
 from .report import Report, report_from_plan
+from .report.provenance import rules_dict
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
-from .sources import Source, open_source
+from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, walk_optimizer, walk_target
 from .targets.optimizer import provisionally_built
 from .validation import Problem, plan_problems, predicted_slots, slot_problems
@@ -49,8 +50,9 @@ def warm_start(
     """Load every checkpoint variable that fits into ``target``, by name; report the rest.
 
     ``target`` is a built ``keras.Model``, a ``tf.Module`` or a ``Mapping[str, tf.Variable]``;
-    ``source`` a checkpoint prefix, a ``CheckpointManager`` directory (its latest) or a
-    SavedModel directory. Rules use ``re.fullmatch`` on target names, the names
+    ``source`` a checkpoint prefix (TF2 or TF1), a ``CheckpointManager`` directory (its
+    latest), a SavedModel directory, or a Keras file (``.weights.h5``, ``.keras``, legacy
+    ``.h5``/``.hdf5``). Rules use ``re.fullmatch`` on target names, the names
     ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
     leaves every variable as it was.
 
@@ -90,21 +92,25 @@ def warm_start(
         )
         row_maps = build_row_maps(rules.vocab)
         live = walk_target(target)
-        src = open_source(source)
+        located = locate(source)
+        src = open_source(located, target=_keras_layout(located.format, target, live, optimizer))
         try:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
             problems = plan_problems(plan, src.entries, strict=strict)
             if not dry_run and problems:
                 problems[0].raise_()
             label = os.fspath(source)
+            about = {"location": src.location, "notes": tuple(getattr(src, "notes", ())),
+                     "rules": rules_dict(rules, {"optimizer": optimizer is not None, "strict": strict,
+                                                 "optimizer_step": optimizer_step, "dry_run": dry_run})}
             if optimizer is None:
-                return _finish(plan, None, [], problems, src, live.variables, label, started,
+                return _finish(plan, None, [], problems, src, live.variables, label, started, about,
                                dry_run=dry_run, memory_budget=memory_budget, progress=progress)
             if dry_run and not getattr(optimizer, "built", True):
                 slots = plan_slots(plan.steps, src.entries, predicted_slots(plan, src.entries), carry_step=False)
                 notes = [f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint"]
                 return _finish(plan, slots, notes, problems + slot_problems(slots, strict=strict), src,
-                               live.variables, label, started, dry_run=True)
+                               live.variables, label, started, about, dry_run=True)
             with provisionally_built(optimizer, _build_on(target, live)) as built_now:
                 slots, notes, handles = _plan_optimizer(optimizer, live, plan, src.entries,
                                                         carry_step=optimizer_step == "carry")
@@ -115,7 +121,7 @@ def warm_start(
                 if not dry_run and more:
                     more[0].raise_()
                 return _finish(plan, slots, notes, problems + more, src, {**live.variables, **handles}, label,
-                               started, dry_run=dry_run, memory_budget=memory_budget, progress=progress)
+                               started, about, dry_run=dry_run, memory_budget=memory_budget, progress=progress)
         finally:
             src.close()
 
@@ -128,14 +134,15 @@ def inspect_checkpoint(source: str | os.PathLike[str]) -> tuple[SourceEntry, ...
 
 
 def _finish(plan: Plan, slots: SlotPlan | None, notes: list[str], problems: list[Problem], src: Source,
-            variables: Mapping[str, Any], label: str, started: float, *, dry_run: bool,
-            memory_budget: int | None = None, progress: Progress | None = None) -> Report:
+            variables: Mapping[str, Any], label: str, started: float, about: Mapping[str, Any], *,
+            dry_run: bool, memory_budget: int | None = None, progress: Progress | None = None) -> Report:
     """Execute (unless a dry run) and report."""
     if not dry_run:
         execute(_steps(plan, slots), src, variables, memory_budget=memory_budget, progress=progress)
     report = report_from_plan(
         plan, label, dry_run=dry_run, problems=tuple(p.message for p in problems),
-        seconds=None if dry_run else time.perf_counter() - started, slots=slots, notes=tuple(notes),
+        seconds=None if dry_run else time.perf_counter() - started, slots=slots,
+        notes=(*about["notes"], *notes), location=about["location"], rules=about["rules"],
     )
     log.info("%s", report.summary())
     if not dry_run and plan.incomplete:
@@ -143,6 +150,18 @@ def _finish(plan: Plan, slots: SlotPlan | None, notes: list[str], problems: list
         log.warning("warm start: %d included variable(s) were not loaded (%s%s)", len(n),
                     ", ".join(n[:5]), ", ..." if len(n) > 5 else "")
     return report
+
+
+_KERAS_FILES = frozenset({"keras-weights", "keras-archive", "keras-h5", "saved-model"})
+
+
+def _keras_layout(fmt: str, target: Any, live: Target, optimizer: Any) -> Any:
+    """What a Keras file reader needs of the live model (None for other formats and targets)."""
+    if fmt not in _KERAS_FILES or live.kind != "keras":
+        return None
+    from .targets.layout import describe_keras
+
+    return describe_keras(target, live.variables, optimizer if fmt != "saved-model" else None)
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:
