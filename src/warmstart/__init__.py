@@ -18,6 +18,7 @@ from .errors import (
     IncompleteError,
     NothingToLoadError,
     OptimizerError,
+    ResumeError,
     RuleError,
     ShapeMismatchError,
     TargetNotBuiltError,
@@ -33,6 +34,7 @@ from .sources.locate import Location, locate
 if TYPE_CHECKING:
     from .api import inspect_checkpoint, warm_start
     from .report import Report
+    from .resume import restore_or_warm_start
 
 __version__ = "0.1.0"
 
@@ -44,6 +46,7 @@ _LAZY = {
     "warm_start": "api",
     "inspect_checkpoint": "api",
     "Report": "report",
+    "restore_or_warm_start": "resume",
 }
 
 
@@ -67,6 +70,7 @@ __all__ = [
     "OnMismatch",
     "OptimizerError",
     "Report",
+    "ResumeError",
     "RuleError",
     "ShapeMismatchError",
     "SkipReason",
@@ -84,5 +88,6 @@ __all__ = [
     "inspect_checkpoint",
     "locate",
     "read_vocab_file",
+    "restore_or_warm_start",
     "warm_start",
 ]

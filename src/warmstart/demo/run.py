@@ -102,6 +102,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
     attempt = _day2_changes(day2, prefix, voice)
     warm, report, new_inputs = _warm_start(day2, voice)
     comparison = _train_three(day2, warm, voice)
+    _keep_day2(warm, report, out / "checkpoints-day2")
     timing = _time(day2, prefix)
     result = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
@@ -293,6 +294,14 @@ def _warm_start(day2: Day2, voice: Voice) -> tuple[keras.Model, ws.Report, dict[
               f"computes what the day-1 model computed, and they learn from the first step. Held-out "
               f"day-2 loss before training: {random_loss:.4f} with them random, {zeroed_loss:.4f} zeroed.\n")
     return model, report, {"zeroed": zeroed, "eval_loss_random": random_loss, "eval_loss_zeroed": zeroed_loss}
+
+
+def _keep_day2(model: keras.Model, report: ws.Report, directory: Path) -> None:
+    """The trained day-2 model's checkpoint, with the warm start's report beside it
+    (provenance: where its first weights came from, under which rules)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), max_to_keep=1).save()
+    report.save(directory / "warmstart-report.json")
 
 
 def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:

@@ -237,11 +237,11 @@ def _optimizer_entries(g: Any, root: FileLayer, names: Mapping[int, list[str]], 
                        config: Mapping[tuple[str, ...], ConfigLayer] | None) -> tuple[list[SourceEntry], str]:
     datasets = _vars(g["vars"], "optimizer/vars") if "vars" in g else []
     datasets += [d for d in _datasets_under(g, "optimizer") if not d[0].startswith("optimizer/vars/")]
-    opt_layout = layout.optimizer if layout is not None else None
     slots = None
     note = ""
-    if opt_layout is not None and datasets:
-        solved = attribute_slots([s for _, s, _ in datasets], opt_layout, _solve_tree(root, names, layout, config))
+    if layout is not None and layout.optimizer is not None and datasets:
+        tree = _solve_tree(root, names, layout, config)
+        solved = attribute_slots([s for _, s, _ in datasets], layout.optimizer, tree)
         if isinstance(solved, str):
             note = f"the file's optimizer variables are not attributed to variables: {solved}"
         else:
