@@ -59,9 +59,9 @@ def export_entries(entries: Sequence[SourceEntry], crc: Callable[[str], int],
     out: list[SourceEntry] = [e for e in entries if e.kind is not EntryKind.VARIABLE]
     counts: dict[str, int] = defaultdict(int)
     for (full_name, _, _, _), copies in groups.items():
-        counts[full_name] += 1
         first = min(copies, key=lambda e: e.key)
         name = full_name[len(prefix) + 1 :] if prefix else full_name
+        counts[name] += 1
         paths = tuple(p for c in copies for p in c.paths)
         out.append(replace(first, name=name or first.name, paths=paths, name_source=NameSource.FULL_NAME))
     notes = [
