@@ -97,9 +97,9 @@ def day2_rules():
     """The rules every format is warm-started with: the same names whatever the file."""
     import warmstart as ws
 
-    return dict(rename=[(r"click/(.*)", r"head/\1")], on_mismatch="overlap",
-                vocab={"emb/embeddings": ws.Vocab(TOKENS1, TOKENS2)}, strict=True,
-                expect_missing=[r"inserted/.*"])
+    return {"rename": [(r"click/(.*)", r"head/\1")], "on_mismatch": "overlap",
+            "vocab": {"emb/embeddings": ws.Vocab(TOKENS1, TOKENS2)}, "strict": True,
+            "expect_missing": [r"inserted/.*"]}
 
 
 def named(model) -> dict:

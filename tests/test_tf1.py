@@ -9,7 +9,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import assert_untouched, check_day2, check_day2_slots, day2_rules, keras_slots, rec, snapshot, warm_day2
+from support import (
+    assert_untouched,
+    check_day2,
+    check_day2_slots,
+    day2_rules,
+    keras_slots,
+    rec,
+    snapshot,
+    warm_day2,
+)
 
 import warmstart as ws
 

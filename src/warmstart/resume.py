@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from .errors import ResumeError, UnsupportedTargetError
+from .plan import SkipReason
 from .report import Report
 from .sources import locate
 
@@ -37,15 +38,16 @@ def restore_or_warm_start(manager: tf.train.CheckpointManager, source: str | os.
     >>> manager = tf.train.CheckpointManager(ckpt, "runs/v2", max_to_keep=3)
     >>> report = ws.restore_or_warm_start(manager, "runs/v1", exclude=["head/.*"])  # doctest: +SKIP
     """
-    latest = manager.latest_checkpoint
-    if latest:
-        _restore_exactly(manager.checkpoint, latest)
-        return resumed_report(latest, note="the run's own checkpoint, restored by tf.train.Checkpoint")
-    model, optimizer = _tracked(manager.checkpoint)
-    if "optimizer" in options:
-        raise TypeError("restore_or_warm_start takes the optimizer from the manager's checkpoint, not optimizer=")
     from .api import warm_start
 
+    if "optimizer" in options:
+        raise TypeError("restore_or_warm_start takes the optimizer from the manager's checkpoint, not optimizer=")
+    model, optimizer = _tracked(manager.checkpoint)
+    latest = manager.latest_checkpoint
+    if latest:
+        _check_fits(warm_start(model, latest, dry_run=True), latest)
+        _restore_exactly(manager.checkpoint, latest)
+        return resumed_report(latest, note="the run's own checkpoint, restored by tf.train.Checkpoint")
     return warm_start(model, source, optimizer=optimizer, **options)
 
 
@@ -57,6 +59,20 @@ def resumed_report(path: str, *, note: str) -> Report:
         location = None
     return Report(source=path, loaded=(), skipped=(), missing=(), unused=(), notes=(note,), location=location,
                   resumed=True)
+
+
+def _check_fits(plan: Report, prefix: str) -> None:
+    """Before anything is written: a variable whose shape or dtype changed would make
+    ``tf.train.Checkpoint.restore`` raise after it has overwritten others."""
+    bad = [s for s in plan.skipped if s.reason in (SkipReason.SHAPE_MISMATCH, SkipReason.DTYPE_MISMATCH)]
+    if bad:
+        raise ResumeError(
+            f"cannot resume from the run's own checkpoint {prefix!r}: {len(bad)} variable(s) changed: "
+            f"{bad[0].target!r} ({bad[0].detail})"
+            f"{''.join(f', {s.target!r}' for s in bad[1:4])}{', ...' if len(bad) > 4 else ''}; nothing was restored.\n"
+            f"  Fix: the model changed, so this is a new run: give its CheckpointManager a new "
+            f"directory (and warm-start it from {prefix!r}), or restore the model as it was."
+        )
 
 
 def _restore_exactly(checkpoint: tf.train.Checkpoint, prefix: str) -> None:
