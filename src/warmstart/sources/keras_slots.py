@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..entries import Shape
 from ..layout import OptimizerLayout
 
 __all__ = ["Slot", "SolveNode", "attribute_slots"]
 
-_BUDGET = 200_000  # search steps before the order is called ambiguous
+_BUDGET = 50_000  # search steps before the order is called ambiguous
 _KEEP = 2  # distinct solutions kept per end position: two are enough to call it ambiguous
 
 
@@ -94,10 +95,51 @@ def _solve(root: SolveNode, shapes: list[Shape]) -> tuple[str, ...] | str:
     if len(found) > 1:
         return ("more than one order of the file's layers fits the optimizer's slots (layers of "
                 "different classes with variables of equal shapes)")
-    return found[0]
+    return _flatten(found[0][2])
 
 
-_Ways = dict[int, list[tuple[str, ...]]]  # end position -> distinct name sequences
+# A sequence of names is kept as a tree (a leaf: a tuple of names; a pair: two sequences), so
+# joining two is O(1), with a hash of its content (a polynomial hash, so two joins that give the
+# same names give the same hash) and its length, by which sequences are told apart.
+_Seq = tuple[int, int, Any]  # (content hash, length, tree)
+_Ways = dict[int, list[_Seq]]  # end position -> distinct sequences
+_MOD = (1 << 61) - 1
+_BASE = 1_000_003
+_EMPTY: _Seq = (0, 0, ())
+
+
+def _leaf(names: tuple[str, ...]) -> _Seq:
+    h = 0
+    for name in names:
+        h = (h * _BASE + (hash(name) & _MOD)) % _MOD
+    return h, len(names), names
+
+
+class _Pair:
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: Any, right: Any) -> None:
+        self.left, self.right = left, right
+
+
+def _join(a: _Seq, b: _Seq) -> _Seq:
+    if not a[1]:
+        return b
+    if not b[1]:
+        return a
+    return (a[0] * pow(_BASE, b[1], _MOD) + b[0]) % _MOD, a[1] + b[1], _Pair(a[2], b[2])
+
+
+def _flatten(tree: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Pair):
+            stack.extend((item.right, item.left))
+        else:
+            out.extend(item)
+    return tuple(out)
 
 
 class _Search:
@@ -105,7 +147,7 @@ class _Search:
         self.shapes = shapes
         self.steps = 0
         self.nodes: dict[tuple[int, int], _Ways] = {}
-        self.merges: dict[tuple[int, tuple[int, ...], int], _Ways] = {}
+        self.merges: dict[tuple[int, int], _Ways] = {}
 
     def node(self, n: SolveNode, p: int) -> _Ways:
         """Every way layer ``n`` can account for the trained variables from position ``p``."""
@@ -113,37 +155,41 @@ class _Search:
         if key not in self.nodes:
             self._tick()
             out: _Ways = {}
-            chains = [[c for c in chain if c.holds_variables()] for chain in n.chains]
-            chains = [c for c in chains if c]
             for t in sorted(set(n.options)):
                 if t > len(n.own) or p + t > len(self.shapes):
                     continue
                 if any(tuple(n.own[i][1]) != self.shapes[p + i] for i in range(t)):
                     continue
-                head = tuple(name for name, _ in n.own[:t])
-                for q, tails in self._merge(n, chains, (0,) * len(chains), p + t).items():
+                head = _leaf(tuple(name for name, _ in n.own[:t]))
+                for q, tails in self._merge(n, p + t).items():
                     for tail in tails:
-                        _add(out, q, head + tail)
+                        _add(out, q, _join(head, tail))
             self.nodes[key] = out
         return self.nodes[key]
 
-    def _merge(self, n: SolveNode, chains: list[list[SolveNode]], state: tuple[int, ...], p: int) -> _Ways:
-        if all(i == len(c) for i, c in zip(state, chains, strict=True)):
-            return {p: [()]}
-        key = (id(n), state, p)
-        if key not in self.merges:
-            self._tick()
-            out: _Ways = {}
-            for c, chain in enumerate(chains):
-                if state[c] == len(chain):
-                    continue
-                after = state[:c] + (state[c] + 1,) + state[c + 1 :]
-                for q, firsts in self.node(chain[state[c]], p).items():
-                    for r, rests in self._merge(n, chains, after, q).items():
-                        for first in firsts:
-                            for rest in rests:
-                                _add(out, r, first + rest)
-            self.merges[key] = out
+    def _merge(self, n: SolveNode, p0: int) -> _Ways:
+        """Every way ``n``'s sub-layers, chain orders kept, account for variables from ``p0``:
+        layer by layer over the states (how far each chain has got), iteratively."""
+        key = (id(n), p0)
+        if key in self.merges:
+            return self.merges[key]
+        chains = [c for c in ([x for x in chain if x.holds_variables()] for chain in n.chains) if c]
+        frontier: dict[tuple[int, ...], _Ways] = {(0,) * len(chains): {p0: [_EMPTY]}}
+        for _ in range(sum(len(c) for c in chains)):
+            nxt: dict[tuple[int, ...], _Ways] = {}
+            for state, by_p in frontier.items():
+                for c, chain in enumerate(chains):
+                    if state[c] == len(chain):
+                        continue
+                    self._tick()
+                    after = nxt.setdefault(state[:c] + (state[c] + 1,) + state[c + 1 :], {})
+                    for p, seqs in by_p.items():
+                        for q, child in self.node(chain[state[c]], p).items():
+                            for first in seqs:
+                                for second in child:
+                                    _add(after, q, _join(first, second))
+            frontier = {k: v for k, v in nxt.items() if v}
+        self.merges[key] = frontier.get(tuple(len(c) for c in chains), {})
         return self.merges[key]
 
     def _tick(self) -> None:
@@ -152,7 +198,7 @@ class _Search:
             raise _TooMany
 
 
-def _add(out: _Ways, q: int, names: tuple[str, ...]) -> None:
+def _add(out: _Ways, q: int, seq: _Seq) -> None:
     got = out.setdefault(q, [])
-    if names not in got and len(got) < _KEEP:
-        got.append(names)
+    if len(got) < _KEEP and all((h, n) != seq[:2] for h, n, _ in got):
+        got.append(seq)
