@@ -408,3 +408,22 @@ def test_unexpected_error_is_5_and_says_so(run_dir, models, monkeypatch):
         "warmstart: error: TypeError: an internal bug",
         "  (unexpected; rerun with --traceback to see where it came from)",
     ]
+
+
+def test_inspect_and_plan_read_keras_files(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="d1"), keras.layers.Dense(3, name="d2"),
+                              keras.layers.Dense(1, name="head")], name="mlp")
+    path = str(tmp_path / "mlp.weights.h5")
+    model.save_weights(path)
+    r = cli("inspect", path)
+    assert r.status == ExitStatus.SUCCESS and "(keras-weights)" in r.out
+    assert "d1/0" in r.out and "note:" in r.out and "position" in r.out
+    factories = tmp_path / "factories.py"
+    factories.write_text(FACTORIES)
+    plan = cli("plan", path, "--model", f"{factories}:changed", "--on-mismatch", "overlap",
+               "--rename", r"out/(.*)=head/\1", "--json").json()
+    assert {e["target"]: e["action"] for e in plan["loaded"]} == {
+        "d1/kernel": "overlap", "d1/bias": "overlap", "d2/kernel": "overlap", "d2/bias": "copy",
+        "out/kernel": "copy", "out/bias": "copy"}
+    assert plan["location"]["format"] == "keras-weights"

@@ -68,3 +68,9 @@ class Source(Protocol):
     def close(self) -> None:
         """Release the files. Reading after ``close`` is an error."""
         ...
+
+    def __enter__(self) -> Any:
+        """``with open_source(path) as source:`` closes it after the block."""
+        ...
+
+    def __exit__(self, *exc: object) -> None: ...
