@@ -222,10 +222,10 @@ class H5Source:
         for key in keys:
             try:
                 ds = self._dataset(key)
-                array = np.empty(ds.shape, dtype=ds.dtype)
+                tensor, array = _tensor_buffer(tuple(ds.shape), self._dtypes[key], ds.dtype)
                 if array.size:
-                    ds.read_direct(array)
-                out.append(self._tensor(key, array))
+                    ds.read_direct(array)  # straight into the tensor's memory where TF allows
+                out.append(tensor if tensor is not None else self._tensor(key, array))
             except CheckpointReadError as e:
                 problems.append(str(e))
             except _H5_ERRORS as e:
@@ -334,6 +334,8 @@ def _tensor_buffer(shape: tuple[int, ...], dtype: str, stored: np.dtype) -> tupl
     """A tensor we allocate and a writable numpy view of its memory typed as stored in the
     file, so h5py reads straight into it (no numpy-to-tensor copy). Where TF gives no such
     view: ``(None, numpy buffer)``."""
+    if not shape or dtype == "string" or stored.kind not in "biufcV":
+        return None, np.empty(shape, dtype=stored)
     tensor = tf.raw_ops.Empty(shape=list(shape), dtype=tf.as_dtype(dtype), init=False)
     fetch = getattr(tensor, "_numpy", None)
     view = fetch() if fetch is not None else None
