@@ -22,9 +22,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from embedding_tables import MARK, MIB, _reset_peak, _rss_kib, read_floor
+from embedding_tables import MARK, MIB, measured, read_floor
 
 METHODS = ("load_weights", "warm_start")
 
@@ -47,29 +46,33 @@ def worker(args: argparse.Namespace) -> dict:
     import warmstart.api
     import warmstart.sources.hdf5
     import warmstart.sources.keras_weights
-    import warmstart.targets.layout  # noqa: F401  (imported before the clock, as Keras' own are)
+    import warmstart.targets.layout
 
     model = _model(args.rows, args.dim)
     table = model.get_layer("emb").embeddings
     tf.reduce_sum(table.value[:1]).numpy()  # warm TF up
-    base = _rss_kib("VmRSS")
-    exact = _reset_peak()
-    base_peak = _rss_kib("VmHWM")
-    started = time.perf_counter()
     if args.method == "load_weights":
-        model.load_weights(args.path)
+        result = measured(lambda: model.load_weights(args.path))
     else:
-        ws.warm_start(model, args.path)
-    seconds = time.perf_counter() - started
-    peak = _rss_kib("VmHWM")
+        result = measured(lambda: ws.warm_start(model, args.path))
     rows = [0, 1, args.rows // 2, args.rows - 1]
     with h5py.File(args.path) as f:
         want = f["layers/embedding/vars/0"][rows]
     got = table.numpy()[rows]
     if not np.array_equal(got, want):
         raise SystemExit(f"{args.method}: the rows differ from the file")
-    return {"seconds": seconds, "peak_extra_mib": (peak - (base if exact else base_peak)) / 1024,
-            "exact_peak": exact, "loadavg_1min": os.getloadavg()[0]}
+    return {**result, "loadavg_1min": os.getloadavg()[0]}
+
+
+def write_weights(args: argparse.Namespace) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    model = _model(args.rows, args.dim)
+    table = model.get_layer("emb").embeddings
+    table.assign(tf.random.stateless_uniform(table.shape, seed=(1, 2)))
+    model.save_weights(args.path)
+    return {"bytes": os.path.getsize(args.path)}
 
 
 def spawn(args: argparse.Namespace, method: str, path: str) -> dict:
@@ -77,20 +80,6 @@ def spawn(args: argparse.Namespace, method: str, path: str) -> dict:
            "--dim", str(args.dim)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith(MARK))[len(MARK):])
-
-
-def write_weights(args: argparse.Namespace, path: str) -> None:
-    code = (
-        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
-        "import sys; sys.path.insert(0, %r)\n"
-        "from keras_weights import _model\n"
-        "import tensorflow as tf\n"
-        "m = _model(%d, %d)\n"
-        "e = m.get_layer('emb').embeddings\n"
-        "e.assign(tf.random.stateless_uniform(e.shape, seed=(1, 2)))\n"
-        "m.save_weights(%r)\n"
-    ) % (os.path.dirname(os.path.abspath(__file__)), args.rows, args.dim, path)
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,12 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.worker:
         args.method = args.worker
-        print(MARK + json.dumps(worker(args)))
+        print(MARK + json.dumps(write_weights(args) if args.worker == "write" else worker(args)))
         return
 
     with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp:
         path = f"{tmp}/table.weights.h5"
-        write_weights(args, path)
+        spawn(args, "write", path)
         table_mib = args.rows * args.dim * 4 / MIB
         results: dict[str, list[dict]] = {m: [] for m in METHODS}
         floors = []

@@ -179,3 +179,12 @@ def check_day2_slots(report, day2, optimizer, before, source) -> None:
             continue
         block = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, src.shape, strict=True))
         np.testing.assert_array_equal(value[block], src[block], err_msg=f"{target} {slot}")
+
+
+def check_format(path, fmt, source, **extra):
+    """Warm-start a day-2 model from ``path`` (a file of format ``fmt`` holding the day-1
+    ``source`` arrays) under the day-2 rules and check every value; the report."""
+    day2, before, report = warm_day2(path, **extra)
+    check_day2(report, day2, before, source)
+    assert report.location.format == fmt
+    return report

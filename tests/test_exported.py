@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from support import check_day2, warm_day2
+from support import check_format
 
 import warmstart as ws
 
 
 def test_every_change_loads_from_model_export(day1):
     _, source, files = day1
-    day2, before, report = warm_day2(files["export"])
-    check_day2(report, day2, before, source)
-    assert report.location.format == "saved-model-export"
+    check_format(files["export"], "saved-model-export", source)
 
 
 def test_an_export_names_each_variable_once_by_its_own_name(day1):
@@ -26,9 +24,7 @@ def test_an_export_names_each_variable_once_by_its_own_name(day1):
 
 def test_every_change_loads_from_tf_saved_model_save(day1):
     _, source, files = day1
-    day2, before, report = warm_day2(files["saved_model"])
-    check_day2(report, day2, before, source)
-    assert report.location.format == "saved-model"
+    check_format(files["saved_model"], "saved-model", source)
 
 
 def test_a_name_two_variables_share_is_reported_ambiguous(tmp_path):

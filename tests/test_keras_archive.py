@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from support import check_day2, check_day2_slots, day2_rules, keras_slots, rec, warm_day2
+from support import check_day2_slots, check_format, day2_rules, keras_slots, rec
 
 import warmstart as ws
 from warmstart.sources.keras_archive import config_layers
@@ -13,9 +13,7 @@ from warmstart.sources.keras_archive import config_layers
 
 def test_every_change_loads_from_a_keras_archive(day1):
     _, source, files = day1
-    day2, before, report = warm_day2(files["keras"])
-    check_day2(report, day2, before, source)
-    assert report.location.format == "keras-archive"
+    check_format(files["keras"], "keras-archive", source)
 
 
 def test_a_compiled_trained_models_archive_carries_adams_slots(day1):

@@ -6,7 +6,16 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from support import TOKENS1, check_day2, check_day2_slots, day2_rules, keras_slots, rec, warm_day2
+from support import (
+    TOKENS1,
+    check_day2,
+    check_day2_slots,
+    check_format,
+    day2_rules,
+    keras_slots,
+    rec,
+    warm_day2,
+)
 
 import warmstart as ws
 
@@ -24,9 +33,7 @@ def _slots_after(path, **extra):
 
 def test_keras3_legacy_h5_every_change_and_adams_slots(day1):
     model, source, files = day1
-    day2, before, report = warm_day2(files["h5"])
-    check_day2(report, day2, before, source)
-    assert report.location.format == "keras-h5"
+    check_format(files["h5"], "keras-h5", source)
     report, day2, optimizer, before = _slots_after(files["h5"])
     check_day2_slots(report, day2, optimizer, before, keras_slots(model, model.optimizer))
     assert int(optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
