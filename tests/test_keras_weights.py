@@ -143,3 +143,24 @@ def test_names_match_the_tf_checkpoint_of_the_same_model(day1, name):
     day2 = rec(day=2, seed=5)
     plans = [ws.warm_start(day2, files[k], dry_run=True, **day2_rules()) for k in ("weights", "tf2")]
     assert [next(e.source for e in p.loaded if e.target == name) for p in plans] == [name, name]
+
+
+def test_a_loss_scale_optimizers_slots_follow_their_variables(tmp_path):
+    def compiled(seed):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="d1"),
+                                  keras.layers.Dense(1, name="head")], name="m")
+        model.compile(optimizer=keras.mixed_precision.LossScaleOptimizer(keras.optimizers.Adam()), loss="mse")
+        return model
+
+    old = compiled(1)
+    old.fit(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), epochs=2, verbose=0)
+    path = str(tmp_path / "lso.weights.h5")
+    old.save_weights(path)
+    new = compiled(2)
+    optimizer = new.optimizer
+    report = ws.warm_start(new, path, optimizer=optimizer)
+    assert sum(str(s.outcome) == "loaded" for s in report.slots) == 8
+    want = keras_slots(old, old.optimizer.inner_optimizer)
+    for key, value in keras_slots(new, optimizer.inner_optimizer).items():
+        np.testing.assert_array_equal(value, want[key], err_msg=str(key))

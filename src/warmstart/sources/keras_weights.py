@@ -235,8 +235,10 @@ def _name_layer(layer: FileLayer, layout: KerasLayout | None,
 
 def _optimizer_entries(g: Any, root: FileLayer, names: Mapping[int, list[str]], layout: KerasLayout | None,
                        config: Mapping[tuple[str, ...], ConfigLayer] | None) -> tuple[list[SourceEntry], str]:
+    # 'optimizer/vars' is the optimizer's whole variables list (a LossScaleOptimizer's includes
+    # its inner optimizer's, which is saved again under 'inner_optimizer': other entries)
     datasets = _vars(g["vars"], "optimizer/vars") if "vars" in g else []
-    datasets += [d for d in _datasets_under(g, "optimizer") if not d[0].startswith("optimizer/vars/")]
+    copies = [d for d in _datasets_under(g, "optimizer") if not d[0].startswith("optimizer/vars/")]
     slots = None
     note = ""
     if layout is not None and layout.optimizer is not None and datasets:
@@ -255,6 +257,8 @@ def _optimizer_entries(g: Any, root: FileLayer, names: Mapping[int, list[str]], 
         hyper = slots[i].name if slots is not None else _guess_hyper(i, shape, dtype)
         name = {"iterations": "optimizer/_iterations", "learning_rate": "optimizer/_learning_rate"}.get(hyper, key)
         entries.append(SourceEntry(name, key, shape, dtype, EntryKind.OTHER, (), "", NameSource.STRUCTURE))
+    entries += [SourceEntry(key, key, shape, dtype, EntryKind.OTHER, (), "", NameSource.STRUCTURE)
+                for key, shape, dtype in copies]
     return entries, note
 
 
