@@ -164,3 +164,44 @@ def test_a_loss_scale_optimizers_slots_follow_their_variables(tmp_path):
     want = keras_slots(old, old.optimizer.inner_optimizer)
     for key, value in keras_slots(new, optimizer.inner_optimizer).items():
         np.testing.assert_array_equal(value, want[key], err_msg=str(key))
+
+
+class _Rec(keras.Model):
+    """Subclassed: ``emb`` sorts before ``layers``, so Keras saves it as an attribute group at
+    the top; the attention layer's sub-layers are attribute groups of equal shapes."""
+
+    def __init__(self):
+        super().__init__(name="rec")
+        self.emb = keras.layers.Embedding(10, 4, name="uemb")
+        self.tower = keras.Sequential([keras.layers.Dense(3, name="t0")], name="tw")
+        self.mha = keras.layers.MultiHeadAttention(2, 2, name="mha")
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x):
+        e = self.emb(x)
+        return self.out(self.tower(self.mha(e, e)))
+
+
+def test_a_subclassed_model_with_attention_loads_with_its_slots(tmp_path):
+    def make(seed):
+        keras.utils.set_random_seed(seed)
+        model = _Rec()
+        model(np.zeros((2, 3), "int32"))
+        return model
+
+    old = make(1)
+    old.compile(optimizer="adam", loss="mse")
+    old.fit(np.zeros((4, 3), "int32"), np.ones((4, 3, 1), "float32"), epochs=2, verbose=0)
+    path = str(tmp_path / "rec.weights.h5")
+    old.save_weights(path)
+    new = make(2)
+    optimizer = keras.optimizers.Adam()
+    report = ws.warm_start(new, path, optimizer=optimizer, strict=True)
+    assert {"uemb/embeddings", "mha/query/kernel", "tw/t0/bias"} <= {e.target for e in report.loaded}
+    for name, value in values(old).items():
+        if "seed_generator" not in name:
+            np.testing.assert_array_equal(values(new)[name], value, err_msg=name)
+    assert all(str(s.outcome) == "loaded" for s in report.slots) and len(report.slots) == 26
+    want = keras_slots(old, old.optimizer)
+    for key, value in keras_slots(new, optimizer).items():
+        np.testing.assert_array_equal(value, want[key], err_msg=str(key))

@@ -4,7 +4,7 @@ Keras' own files (``.weights.h5``, ``.keras``) store a layer's variables by posi
 (``layers/dense_1/vars/0``) and its name as an attribute; they never store variable names,
 and their optimizer variables are a flat list (``optimizer/vars/<i>``). To name them the way
 the model side does (``tower/t0/kernel``), a reader gets this description of the live model
-from :func:`warmstart.targets.describe_keras` and nothing else of it.
+from :func:`warmstart.targets.layout.describe_keras` and nothing else of it.
 
 Pure Python: no TensorFlow import.
 """

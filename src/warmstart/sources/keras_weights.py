@@ -301,16 +301,16 @@ def _chains(layer: FileLayer, layout: KerasLayout, config: Mapping[tuple[str, ..
             known: ConfigLayer | None) -> list[list[FileLayer]]:
     """The orders the sub-layers may have been trained in: one known order (config, or the
     live layer of the same path with the same sub-layers), else one chain per class."""
-    children = layer.children
+    children = [c for c in layer.children if _holds(c)]  # the others take no part in the order
     by_name = {c.name: c for c in children}
     if len(by_name) == len(children):
         # the config's order is the saved model's own; the live model's only where it has
-        # exactly these sub-layers (the same model at this level)
+        # exactly these sub-layers with variables (the same model at this level)
         config_order = known.children if known is not None else ()
         if config_order and set(config_order) >= set(by_name):
             return [[by_name[n] for n in config_order if n in by_name]]
-        live_order = _live_children(layer, layout)
-        if live_order and set(live_order) == set(by_name):
+        live_order = [n for n in _live_children(layer, layout) or () if _live_holds(layout, (*layer.path, n))]
+        if live_order and set(live_order) == set(by_name) and len(live_order) == len(by_name):
             return [[by_name[n] for n in live_order]]
     chains: dict[str, list[tuple[int, FileLayer]]] = {}
     for c in children:
@@ -318,6 +318,14 @@ def _chains(layer: FileLayer, layout: KerasLayout, config: Mapping[tuple[str, ..
         base = (c.key[: m.start()] if m else c.key) if c.listed else f"attr:{c.key}"
         chains.setdefault(base, []).append((int(m.group(1)) if m else 0, c))
     return [[c for _, c in sorted(chain, key=lambda x: x[0])] for chain in chains.values()]
+
+
+def _holds(layer: FileLayer) -> bool:
+    return bool(layer.datasets) or any(_holds(c) for c in layer.children)
+
+
+def _live_holds(layout: KerasLayout, path: tuple[str, ...]) -> bool:
+    return any(i.variables and i.path[: len(path)] == path for i in layout.layers)
 
 
 def _live_children(layer: FileLayer, layout: KerasLayout) -> tuple[str, ...] | None:
