@@ -33,6 +33,8 @@ class LayerInfo:
     """How many of them, from the first, the optimizer trains (0 for a frozen layer)."""
     children: tuple[str, ...] = ()
     """Names of its direct sub-layers, in the order Keras tracks (and trains) them."""
+    model: bool = False
+    """A model (its sub-layers' order is the user's); else a layer (its class fixes it)."""
 
 
 @dataclass(frozen=True, slots=True)

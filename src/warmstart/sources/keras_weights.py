@@ -304,14 +304,18 @@ def _chains(layer: FileLayer, layout: KerasLayout, config: Mapping[tuple[str, ..
     children = [c for c in layer.children if _holds(c)]  # the others take no part in the order
     by_name = {c.name: c for c in children}
     if len(by_name) == len(children):
-        # the config's order is the saved model's own; the live model's only where it has
-        # exactly these sub-layers with variables (the same model at this level)
+        # the config's order is the saved model's own; a live layer's (not a model's: a
+        # model's order is the user's and may have changed) where it has exactly these
+        # sub-layers with variables, since its class fixes their order (attention's query,
+        # key, value, output)
         config_order = known.children if known is not None else ()
         if config_order and set(config_order) >= set(by_name):
             return [[by_name[n] for n in config_order if n in by_name]]
-        live_order = [n for n in _live_children(layer, layout) or () if _live_holds(layout, (*layer.path, n))]
-        if live_order and set(live_order) == set(by_name) and len(live_order) == len(by_name):
-            return [[by_name[n] for n in live_order]]
+        live = layout.layer(layer.path)
+        if live is not None and not live.model and _class_ok(layer, live, config):
+            live_order = [n for n in live.children if _live_holds(layout, (*layer.path, n))]
+            if set(live_order) == set(by_name) and len(live_order) == len(by_name):
+                return [[by_name[n] for n in live_order]]
     chains: dict[str, list[tuple[int, FileLayer]]] = {}
     for c in children:
         m = _COUNTER.search(c.key) if c.listed else None
@@ -328,6 +332,3 @@ def _live_holds(layout: KerasLayout, path: tuple[str, ...]) -> bool:
     return any(i.variables and i.path[: len(path)] == path for i in layout.layers)
 
 
-def _live_children(layer: FileLayer, layout: KerasLayout) -> tuple[str, ...] | None:
-    live = layout.layer(layer.path)
-    return live.children if live is not None else None

@@ -51,6 +51,7 @@ def describe_keras(model: Any, variables: Mapping[str, Any], optimizer: Any = No
             local_names=tuple(str(getattr(v, "name", "")) for v in saved),
             trainable=len(getattr(layer, "_trainable_variables", ())) if layer.trainable else 0,
             children=tuple(c.name for c in children),
+            model=isinstance(layer, keras.Model),
         ))
         stack.extend((c, (*path, c.name)) for c in reversed(children))
     return KerasLayout(model.name, tuple(infos), optimizer_layout(optimizer) if optimizer is not None else None)
