@@ -49,6 +49,19 @@ def _reset_peak() -> bool:
         return False
 
 
+def measured(op) -> dict:
+    """Run ``op()`` once: its seconds and the peak RSS it added above the RSS just before it
+    (the kernel's peak counter reset first where Linux allows; ``exact_peak`` says whether)."""
+    base = _rss_kib("VmRSS")
+    exact = _reset_peak()
+    base_peak = _rss_kib("VmHWM")
+    started = time.perf_counter()
+    op()
+    seconds = time.perf_counter() - started
+    peak = _rss_kib("VmHWM")
+    return {"seconds": seconds, "peak_extra_mib": (peak - (base if exact else base_peak)) / 1024, "exact_peak": exact}
+
+
 def _model(rows: int, dim: int):
     import keras
 
@@ -68,28 +81,24 @@ def worker(args: argparse.Namespace) -> dict:
     model = _model(rows, args.dim)
     table = model.get_layer("emb").embeddings
     tf.reduce_sum(table.value[:1]).numpy()  # warm TF up
-    base = _rss_kib("VmRSS")
-    exact = _reset_peak()
-    base_peak = _rss_kib("VmHWM")
-    started = time.perf_counter()
-    if args.method == "restore":
-        tf.train.Checkpoint(model=model).restore(args.prefix).expect_partial()
-    elif args.method == "warm_start":
-        ws.warm_start(model, args.prefix)
-    elif args.method == "vocab":
-        ws.warm_start(model, args.prefix, vocab={"emb/embeddings": ws.Vocab(args.old_vocab, args.new_vocab)})
-    elif args.method == "tf1":
-        var = table.value
-        info = tf.compat.v1.train.VocabInfo(new_vocab=args.new_vocab, new_vocab_size=args.new_rows,
-                                            num_oov_buckets=0, old_vocab=args.old_vocab)
-        name = var.name.removesuffix(":0")
-        tf.compat.v1.train.warm_start(args.prefix, vars_to_warm_start=[var], var_name_to_vocab_info={name: info},
-                                      var_name_to_prev_var_name={name: KEY})
-    seconds = time.perf_counter() - started
-    peak = _rss_kib("VmHWM")
-    got = table.numpy()[[0, rows // 2, rows - 1], :4].tolist()
-    return {"seconds": seconds, "peak_extra_mib": (peak - (base if exact else base_peak)) / 1024,
-            "exact_peak": exact, "check": got}
+
+    def op() -> None:
+        if args.method == "restore":
+            tf.train.Checkpoint(model=model).restore(args.prefix).expect_partial()
+        elif args.method == "warm_start":
+            ws.warm_start(model, args.prefix)
+        elif args.method == "vocab":
+            ws.warm_start(model, args.prefix, vocab={"emb/embeddings": ws.Vocab(args.old_vocab, args.new_vocab)})
+        elif args.method == "tf1":
+            var = table.value
+            info = tf.compat.v1.train.VocabInfo(new_vocab=args.new_vocab, new_vocab_size=args.new_rows,
+                                                num_oov_buckets=0, old_vocab=args.old_vocab)
+            name = var.name.removesuffix(":0")
+            tf.compat.v1.train.warm_start(args.prefix, vars_to_warm_start=[var],
+                                          var_name_to_vocab_info={name: info}, var_name_to_prev_var_name={name: KEY})
+
+    result = measured(op)
+    return {**result, "check": table.numpy()[[0, rows // 2, rows - 1], :4].tolist()}
 
 
 def spawn(args: argparse.Namespace, method: str, prefix: str) -> dict:

@@ -299,7 +299,7 @@ def test_usage_errors_are_2(argv):
 @pytest.mark.parametrize(("spec", "message"), [
     ("no_colon", "expected MODULE:FACTORY"),
     ("no_such_module_xyz:f", "no module named 'no_such_module_xyz'"),
-    ("{models}:nope", "has no function 'nope' (it has: boom, changed, interrupted, mlp, same, unbuilt)"),
+    ("{models}:nope", "has no function 'nope' (it has: boom, changed, compiled_changed, grown_items, interrupted, items, mlp, same, unbuilt)"),
     ("{models}.missing.py:f", "no Python file"),
 ])
 def test_model_that_cannot_be_found_is_2(run_dir, models, spec, message):
@@ -500,3 +500,22 @@ def test_plan_source_root_and_cast_options(tmp_path, models):
         "d1/kernel", "d1/bias", "d2/kernel", "d2/bias", "head/kernel", "head/bias"}
     r = cli("plan", prefix, "--model", model(models, "same"), "--source-root", "generator", "--cast", "float64")
     assert r.status == ExitStatus.RULE and "cast[0]" in r.err
+
+
+def test_inspect_and_plan_read_keras_files(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="d1"), keras.layers.Dense(3, name="d2"),
+                              keras.layers.Dense(1, name="head")], name="mlp")
+    path = str(tmp_path / "mlp.weights.h5")
+    model.save_weights(path)
+    r = cli("inspect", path)
+    assert r.status == ExitStatus.SUCCESS and "(keras-weights)" in r.out
+    assert "d1/0" in r.out and "note:" in r.out and "position" in r.out
+    factories = tmp_path / "factories.py"
+    factories.write_text(FACTORIES)
+    plan = cli("plan", path, "--model", f"{factories}:changed", "--on-mismatch", "overlap",
+               "--rename", r"out/(.*)=head/\1", "--json").json()
+    assert {e["target"]: e["action"] for e in plan["loaded"]} == {
+        "d1/kernel": "overlap", "d1/bias": "overlap", "d2/kernel": "overlap", "d2/bias": "copy",
+        "out/kernel": "copy", "out/bias": "copy"}
+    assert plan["location"]["format"] == "keras-weights"

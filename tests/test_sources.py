@@ -161,11 +161,12 @@ def test_missing_one_of_several_shards(good):
     _expect(ws.CheckpointReadError, good, r"missing 1 of its 2 data shards.*00001-of-00002")
 
 
-def test_keras_file_is_named_unsupported(tmp_path):
+def test_keras_file_under_another_suffix_is_named(tmp_path):
     model = mlp()
     path = str(tmp_path / "m.weights.h5")
     model.save_weights(path)
-    _expect(ws.CheckpointReadError, path, "Keras file")
+    os.replace(path, tmp_path / "m.keras")
+    _expect(ws.CheckpointReadError, str(tmp_path / "m.keras"), "is an HDF5 file, not a .keras archive")
 
 
 def test_bit_flip_in_a_tensor_is_caught_before_any_write(tmp_path):

@@ -20,6 +20,7 @@ from .errors import (
     IncompleteError,
     NothingToLoadError,
     OptimizerError,
+    ResumeError,
     RuleError,
     ShapeMismatchError,
     TargetNotBuiltError,
@@ -34,8 +35,9 @@ from .sources.locate import Location, locate
 
 if TYPE_CHECKING:
     from .api import inspect_checkpoint, warm_start
-    from .saving import save
     from .report import Report
+    from .resume import restore_or_warm_start
+    from .saving import save
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,7 @@ _LAZY = {
     "inspect_checkpoint": "api",
     "save": "saving",
     "Report": "report",
+    "restore_or_warm_start": "resume",
 }
 
 
@@ -74,6 +77,7 @@ __all__ = [
     "OnMismatch",
     "OptimizerError",
     "Report",
+    "ResumeError",
     "RuleError",
     "ShapeMismatchError",
     "SkipReason",
@@ -91,6 +95,7 @@ __all__ = [
     "inspect_checkpoint",
     "locate",
     "read_vocab_file",
+    "restore_or_warm_start",
     "save",
     "warm_start",
 ]

@@ -20,8 +20,9 @@ from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
 from .remap.lookups import check_lookup_layouts
 from .report import Report, report_from_plan
+from .report.provenance import rules_dict
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
-from .sources import Source, open_source
+from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
 from .targets.optimizer import provisionally_built
 from .validation import (
@@ -60,8 +61,9 @@ def warm_start(
     """Load every checkpoint variable that fits into ``target``, by name; report the rest.
 
     ``target`` is a built ``keras.Model``, a ``tf.Module`` or a ``Mapping[str, tf.Variable]``;
-    ``source`` a checkpoint prefix, a ``CheckpointManager`` directory (its latest) or a
-    SavedModel directory. Rules use ``re.fullmatch`` on target names, the names
+    ``source`` a checkpoint prefix (TF2 or TF1), a ``CheckpointManager`` directory (its
+    latest), a SavedModel directory, or a Keras file (``.weights.h5``, ``.keras``, legacy
+    ``.h5``/``.hdf5``). Rules use ``re.fullmatch`` on target names, the names
     ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
     leaves every variable as it was.
 
@@ -108,11 +110,17 @@ def warm_start(
         live = walk_target(target)
         if rules.vocab:
             check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
-        with open_source(source, source_root=source_root) as src:
+        located = locate(source)
+        layout = _keras_layout(located.format, target, live, optimizer)
+        with open_source(located, target=layout, source_root=source_root) as src:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
-            problems = plan_problems(plan, src.entries, strict=strict, models=src.models)
+            problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
             run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
-                       memory_budget, progress)
+                       memory_budget, progress, notes=list(getattr(src, "notes", ())))
+            run.rules = rules_dict(rules, {"optimizer": optimizer is not None, "strict": strict,
+                                           "optimizer_step": optimizer_step, "dry_run": dry_run,
+                                           "cast": sorted(f"{a}->{b}" for a, b in rules.casts),
+                                           "source_root": source_root})
             if optimizer is None:
                 return run.finish()
             if dry_run and not getattr(optimizer, "built", True):
@@ -155,6 +163,7 @@ class _Run:
     progress: Progress | None
     slots: SlotPlan | None = None
     notes: list[str] = field(default_factory=list)
+    rules: dict[str, Any] = field(default_factory=dict)
 
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
@@ -166,7 +175,7 @@ class _Run:
         report = report_from_plan(
             self.plan, self.label, dry_run=self.dry_run, problems=tuple(p.message for p in self.problems),
             seconds=None if self.dry_run else time.perf_counter() - self.started, slots=self.slots,
-            notes=tuple(self.notes),
+            notes=tuple(self.notes), location=self.src.location, rules=self.rules,
         )
         log.info("%s", report.summary())
         for w in report.warnings:
@@ -176,6 +185,18 @@ class _Run:
             log.warning("warm start: %d included variable(s) were not loaded (%s%s)", len(n),
                         ", ".join(n[:5]), ", ..." if len(n) > 5 else "")
         return report
+
+
+_KERAS_FILES = frozenset({"keras-weights", "keras-archive", "keras-h5", "saved-model"})
+
+
+def _keras_layout(fmt: str, target: Any, live: Target, optimizer: Any) -> Any:
+    """What a Keras file reader needs of the live model (None for other formats and targets)."""
+    if fmt not in _KERAS_FILES or live.kind != "keras":
+        return None
+    from .targets.layout import describe_keras
+
+    return describe_keras(target, live.variables, optimizer if fmt != "saved-model" else None)
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:

@@ -16,6 +16,7 @@ __all__ = [
     "IncompleteError",
     "NothingToLoadError",
     "OptimizerError",
+    "ResumeError",
     "RuleError",
     "ShapeMismatchError",
     "TargetNotBuiltError",
@@ -53,6 +54,14 @@ class CheckpointNotFoundError(WarmStartError, FileNotFoundError):
 class CheckpointReadError(WarmStartError):
     """The checkpoint exists but cannot be read: corrupt index, truncated or damaged data
     (TF's crc32c checksum failed), a missing data shard, or an unsupported format."""
+
+
+class ResumeError(WarmStartError):
+    """The run's own checkpoint does not fit the objects it is restored into.
+
+    >>> ws.restore_or_warm_start(manager_of_a_changed_model, "runs/v1")  # doctest: +SKIP
+    ResumeError: cannot resume from the run's own checkpoint 'runs/v2/ckpt-4': it does not fit ...
+    """
 
 
 class ShapeMismatchError(WarmStartError):

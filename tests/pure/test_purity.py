@@ -35,7 +35,8 @@ def test_pure_modules_import_without_tensorflow():
         import warmstart, warmstart.entries, warmstart.errors, warmstart.names
         import warmstart.rules, warmstart.plan, warmstart.matching, warmstart.remap, warmstart.validation
         import warmstart.report, warmstart.sources, warmstart.sources.bundle, warmstart.sources.object_graph
-        import warmstart.sources.locate
+        import warmstart.sources.locate, warmstart.sources.keras_slots, warmstart.layout
+        import warmstart.report.provenance
         from warmstart import OnMismatch, RuleError, SourceEntry, TargetEntry, Vocab, locate
         assert not {"tensorflow", "keras", "tf_keras"} & set(sys.modules), "TensorFlow imported"
         print("ok")

@@ -27,7 +27,7 @@ import tensorflow as tf
 from ..plan import Action, Step
 from ..sources.base import Source
 from .preserve import write_placed, write_zeros
-from .stream import stream
+from .stream import row_ranges, stream
 from .transform import CarriedMean, fresh_values, prepared
 from .writers import write_full, write_rows
 
@@ -61,9 +61,10 @@ def execute(
     tick.total = total + sum(s.nbytes for s in streamed) + (held_bytes if held_bytes > memory_budget else 0)
     log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then streaming",
              total / 2**20, memory_budget / 2**20, len(streamed))
-    for key in dict.fromkeys(s.key for s in streamed):  # pass 1: checksums, nothing kept
-        source.verify(key, chunk_bytes=2 * chunk)
-        tick(sum(s.nbytes for s in streamed if s.key == key))
+    checks = []
+    for s in streamed:  # pass 1: checksums and the fingerprints of the row ranges, nothing kept
+        checks.append(source.verify(s.key, row_ranges(s, chunk), chunk_bytes=2 * chunk))
+        tick(s.nbytes)
     if held_bytes <= memory_budget:
         held_values: list[tf.Tensor] | None = _read(held, source)
     else:
@@ -77,8 +78,8 @@ def execute(
     else:
         for batch in _batches(held, memory_budget):
             _write(batch, _read(batch, source), variables, tick)
-    for step in streamed:
-        stream(step, source, variables[step.target], chunk, tick)
+    for step, checked in zip(streamed, checks, strict=True):
+        stream(step, source, variables[step.target], checked, chunk, tick)
 
 
 class _Ticker:

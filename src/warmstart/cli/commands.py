@@ -22,16 +22,20 @@ __all__ = ["cmd_apply", "cmd_demo", "cmd_inspect", "cmd_plan", "mismatch_policy"
 
 def cmd_inspect(args: argparse.Namespace, console: Console, out: TextIO) -> ExitStatus:
     import warmstart as ws
-    located = ws.locate(args.source)
+    from warmstart.sources import open_source
+
+    with open_source(args.source, source_root=args.source_root) as source:  # notes: how names were made
+        located, found, notes = source.location, source.entries, tuple(getattr(source, "notes", ()))
     order = list(ws.EntryKind)  # variables, slots, other
-    entries = ws.inspect_checkpoint(args.source, source_root=args.source_root)
-    entries = tuple(sorted(entries, key=lambda e: order.index(e.kind)))  # stable: checkpoint order kept
+    entries = sorted(found, key=lambda e: order.index(e.kind))  # stable: checkpoint order kept
     shown = [e for e in entries if args.all or e.kind is not ws.EntryKind.OTHER]
     if args.json:
         render.write_json(out, [render.entry_dict(e) for e in shown])
     else:
         render.inspect_table(console, shown, prefix=located.path, fmt=located.format,
                              hidden_other=len(entries) - len(shown))
+        for note in notes:
+            console.print(f"note: {note}", markup=False)
     return ExitStatus.SUCCESS
 
 

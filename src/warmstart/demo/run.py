@@ -102,6 +102,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), *, console:
     attempt = _day2_changes(day2, prefix, voice)
     warm, report, step0 = _warm_start(day2, voice, day1)
     comparison = _train_three(day2, warm, voice)
+    _keep_day2(warm, report, out / "checkpoints-day2")
     timing = _time(day2, prefix)
     result = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
@@ -309,6 +310,14 @@ def _overlap_start(day2: Day2) -> keras.Model:
     kwargs["on_mismatch"] = {k: "overlap" if v == "preserve" else v for k, v in kwargs["on_mismatch"].items()}
     ws.warm_start(model, day2.source, **kwargs)
     return model
+
+
+def _keep_day2(model: keras.Model, report: ws.Report, directory: Path) -> None:
+    """The trained day-2 model's checkpoint, with the warm start's report beside it
+    (provenance: where its first weights came from, under which rules)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), max_to_keep=1).save()
+    report.save(directory / "warmstart-report.json")
 
 
 def _train_three(day2: Day2, warm: keras.Model, voice: Voice) -> Comparison:

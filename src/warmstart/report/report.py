@@ -1,18 +1,35 @@
 """The outcome of a warm start: what was loaded, skipped (and why), missing and unused.
 
 ``str(report)`` is a table grouped by outcome (rendered with rich, no colour; see
-:mod:`.render`); ``report.to_dict()`` is JSON-ready.
+:mod:`.render`); ``report.to_dict()`` is JSON-ready; ``report.save(path)`` writes it as JSON
+and ``Report.load(path)`` reads it back (provenance: the resolved checkpoint, the rules, what
+came from where).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from ..plan import LoadedEntry, Plan, SkippedEntry, SlotEntry, SlotPlan
+from ..plan import (
+    Action,
+    LoadedEntry,
+    Plan,
+    SkippedEntry,
+    SkipReason,
+    SlotEntry,
+    SlotOutcome,
+    SlotPlan,
+    Strategy,
+)
+from ..sources.locate import Location
+from .provenance import location_dict
 
 __all__ = ["Report", "report_from_plan"]
 
@@ -39,6 +56,13 @@ class Report:
     seconds: float | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    location: Location | None = None
+    """The checkpoint that was read: its path, format and files."""
+    rules: dict[str, Any] = field(default_factory=dict)
+    """The rules and options of the call, as given (see :func:`~.provenance.rules_dict`)."""
+    resumed: bool = False
+    """True when :func:`warmstart.restore_or_warm_start` restored the run's own checkpoint
+    (exactly, by ``tf.train.Checkpoint``) instead of warm-starting."""
 
     @property
     def ok(self) -> bool:
@@ -56,7 +80,7 @@ class Report:
                 {"target": e.target, "source": e.source, "action": str(e.action),
                  "shape": list(e.shape), "source_shape": list(e.source_shape),
                  "strategy": str(e.strategy), "rule": e.rule, "detail": e.detail,
-                 "rows": dict(e.rows) if e.rows else None}
+                 "rows": dict(e.rows) if e.rows else None, "dtype": e.dtype, "source_dtype": e.source_dtype}
                 for e in self.loaded
             ],
             "skipped": [
@@ -72,9 +96,56 @@ class Report:
                  "action": None if e.action is None else str(e.action), "reason": e.reason}
                 for e in self.slots
             ],
+            "location": None if self.location is None else location_dict(self.location),
+            "rules": self.rules,
+            "resumed": self.resumed,
         }
 
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write :meth:`to_dict` as JSON to ``path`` (provenance beside a checkpoint); return
+        the path. :meth:`load` reads it back."""
+        text = os.fspath(path)
+        with open(text, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+            f.write("\n")
+        return text
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Report:
+        """Read a report written by :meth:`save`: ``Report.load(p).to_dict()`` equals the
+        saved ``to_dict()``."""
+        with open(os.fspath(path), encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Report:
+        """The report of a :meth:`to_dict`."""
+        where = d.get("location")
+        return cls(
+            source=d["source"],
+            loaded=tuple(_loaded(e) for e in d["loaded"]),
+            skipped=tuple(SkippedEntry(e["target"], e["source"], SkipReason(e["reason"]), e["detail"])
+                          for e in d["skipped"]),
+            missing=tuple(m["target"] for m in d["missing"]),
+            unused=tuple(d["unused"]),
+            slots=tuple(SlotEntry(e["target"], e["slot"], SlotOutcome(e["outcome"]),
+                                  None if e["action"] is None else Action(e["action"]), e["reason"])
+                        for e in d["slots"]),
+            dry_run=bool(d["dry_run"]),
+            problems=tuple(d["problems"]),
+            missing_detail={m["target"]: m["detail"] for m in d["missing"]},
+            nbytes=int(d["bytes"]),
+            seconds=d["seconds"],
+            notes=tuple(d["notes"]),
+            warnings=tuple(d.get("warnings", ())),
+            location=None if where is None else Location(where["path"], where["format"], tuple(where["files"])),
+            rules=dict(d.get("rules") or {}),
+            resumed=bool(d.get("resumed", False)),
+        )
+
     def summary(self) -> str:
+        if self.resumed:
+            return f"resumed from {self.source}: restored exactly (the run's own checkpoint)"
         verb = "would load" if self.dry_run else "loaded"
         return (
             f"warm start from {self.source}: {verb} {len(self.loaded)}, skipped {len(self.skipped)}, "
@@ -107,9 +178,19 @@ class Report:
                 for style, text in lines(self, full=full)]
 
 
+def _loaded(e: Mapping[str, Any]) -> LoadedEntry:
+    return LoadedEntry(
+        target=e["target"], source=e["source"], action=Action(e["action"]), shape=tuple(e["shape"]),
+        source_shape=tuple(e["source_shape"]), dtype=e.get("dtype", ""), source_dtype=e.get("source_dtype", ""),
+        strategy=Strategy(e["strategy"]), rule=e["rule"], detail=e["detail"],
+        rows=tuple((k, int(n)) for k, n in (e["rows"] or {}).items()),
+    )
+
+
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
                      seconds: float | None = None, slots: SlotPlan | None = None,
-                     notes: tuple[str, ...] = ()) -> Report:
+                     notes: tuple[str, ...] = (), location: Location | None = None,
+                     rules: dict[str, Any] | None = None) -> Report:
     extra = () if slots is None else slots.steps
     return Report(
         source=source,
@@ -125,4 +206,6 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
         slots=() if slots is None else slots.results,
         notes=notes,
         warnings=plan.ambiguities + plan.warnings,
+        location=location,
+        rules=dict(rules or {}),
     )

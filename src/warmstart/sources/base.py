@@ -15,12 +15,23 @@ Reads come in two kinds:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable, Self
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from ..entries import SourceEntry
 from .locate import Location
 
-__all__ = ["Source"]
+__all__ = ["RowChecks", "Source"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowChecks:
+    """What ``verify`` saw of one tensor: the crc32c of the bytes of each row range, taken
+    while the whole tensor was checked; ``read_rows`` re-reads the ranges and compares."""
+
+    key: str
+    ranges: tuple[tuple[int, int], ...]
+    crcs: tuple[int, ...]
 
 
 @runtime_checkable
@@ -45,20 +56,24 @@ class Source(Protocol):
         """Can ``key`` be verified and read by row ranges (a dense tensor of rank >= 1)?"""
         ...
 
-    def verify(self, key: str, *, chunk_bytes: int) -> None:
-        """Check ``key``'s bytes, reading at most ``chunk_bytes`` at a time. Raises
-        ``CheckpointReadError``."""
+    def verify(self, key: str, ranges: Sequence[tuple[int, int]], *, chunk_bytes: int) -> RowChecks:
+        """Check all of ``key``'s bytes, reading at most ``chunk_bytes`` at a time, and
+        fingerprint each row range ``[start, stop)``. Raises ``CheckpointReadError``."""
         ...
 
-    def read_rows(self, key: str, ranges: Sequence[tuple[int, int]]) -> Iterator[Any]:
-        """Rows ``[start, stop)`` of ``key`` for each range, in order, as tensors. A yielded
-        tensor may be reused for a later range: use it before asking for the next."""
+    def read_rows(self, checks: RowChecks) -> Iterator[Any]:
+        """The rows of each range of ``checks``, in order, as tensors; raises
+        ``CheckpointReadError`` before yielding a range whose bytes differ from what
+        ``verify`` saw. A yielded tensor may be reused for a later range: use it before
+        asking for the next."""
         ...
 
     def close(self) -> None:
         """Release the files. Reading after ``close`` is an error."""
         ...
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Any:
+        """``with open_source(path) as source:`` closes it after the block."""
+        ...
 
     def __exit__(self, *exc: object) -> None: ...

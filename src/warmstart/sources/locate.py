@@ -1,5 +1,6 @@
-"""Find the checkpoint a user pointed at: a prefix, a CheckpointManager directory (its
-``checkpoint`` state file names the latest), or a SavedModel directory.
+"""Find the checkpoint a user pointed at: a prefix (TF2 object-based or TF1 name-based), a
+CheckpointManager directory (its ``checkpoint`` state file names the latest), a SavedModel
+directory, or a Keras file (``.weights.h5``, ``.keras``, legacy ``.h5``/``.hdf5``).
 
 No TensorFlow: the state file is a two-line text proto, parsed here so that TF's own
 "Couldn't match files" logging never reaches a CLI's one-line error.
@@ -30,9 +31,21 @@ class Location:
     """
 
     path: str
-    format: str  # "tf2-checkpoint" | "saved-model"
+    format: str  # one of FORMATS
     files: tuple[str, ...]
     root_is_model: bool = False
+
+
+FORMATS = {
+    "tf2-checkpoint": "TF2 object-based checkpoint (tf.train.Checkpoint, CheckpointManager)",
+    "tf1-checkpoint": "TF1 name-based checkpoint (tf.compat.v1.train.Saver)",
+    "saved-model": "SavedModel variables (tf.saved_model.save)",
+    "saved-model-export": "SavedModel from model.export (variables by name)",
+    "keras-weights": "Keras 3 weights file (model.save_weights, .weights.h5)",
+    "keras-archive": "Keras 3 model archive (model.save, .keras)",
+    "keras-h5": "legacy Keras HDF5 file (Keras 2 / tf_keras / Keras 3 .h5)",
+}
+_KERAS_SUFFIXES = {".weights.h5": "keras-weights", ".keras": "keras-archive", ".h5": "keras-h5", ".hdf5": "keras-h5"}
 
 
 def locate(path: str | os.PathLike[str]) -> Location:
@@ -52,19 +65,19 @@ def locate(path: str | os.PathLike[str]) -> Location:
     m = _DATA.search(text)
     if m and p.is_file():
         return _checked(text[: m.start()], "tf2-checkpoint", False, text)
-    if text.endswith((".weights.h5", ".keras", ".h5")):
-        if not p.exists():
-            raise CheckpointNotFoundError(f"no checkpoint at {text!r}: the file does not exist.")
-        raise CheckpointReadError(
-            f"{text!r} is a Keras file; this version reads TF2 checkpoints and SavedModels.\n"
-            f"  Fix: save with tf.train.Checkpoint(model=model).write(prefix) and warm-start from the prefix."
-        )
+    for suffix, fmt in _KERAS_SUFFIXES.items():
+        if text.endswith(suffix) and not Path(text + ".index").is_file():  # not a prefix named x.h5
+            if not p.is_file():
+                raise CheckpointNotFoundError(f"no checkpoint at {text!r}: the file does not exist.")
+            return Location(text, fmt, (text,))
     if Path(text + ".index").is_file():
         return _checked(text, "tf2-checkpoint", False, text)
     if p.exists():
         raise CheckpointReadError(
-            f"{text!r} is neither a checkpoint prefix nor a directory: there is no {text + '.index'!r}.\n"
-            f"  Fix: pass the prefix (runs/v1/ckpt-3), its directory, or a SavedModel directory."
+            f"{text!r} is neither a checkpoint prefix, a directory nor a Keras file: there is no "
+            f"{text + '.index'!r} and it does not end in .weights.h5, .keras, .h5 or .hdf5.\n"
+            f"  Fix: pass the prefix (runs/v1/ckpt-3), its directory, a SavedModel directory, or a "
+            f"Keras file under its own suffix."
         )
     parent = p.parent
     near = sorted(q.name[: -len(".index")] for q in parent.glob("*.index")) if parent.is_dir() else []
@@ -141,4 +154,17 @@ def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Location
                 f"checkpoint {prefix!r} is missing {len(lost)} of its {total} data shards: "
                 f"{', '.join(lost[:4])}.\n  Fix: copy the missing shard(s) next to the index."
             )
+    if fmt == "tf2-checkpoint" and not _has_object_graph(prefix):
+        fmt = "tf1-checkpoint"
     return Location(prefix, fmt, (index_file, *data), root_is_model)
+
+
+def _has_object_graph(prefix: str) -> bool:
+    """Does the bundle hold TF2's object graph? (A TF1 ``Saver`` checkpoint does not.) An
+    index that cannot be read is left to the reader, which says why."""
+    from .bundle import read_index
+
+    try:
+        return "_CHECKPOINTABLE_OBJECT_GRAPH" in read_index(prefix).entries
+    except (CheckpointReadError, CheckpointNotFoundError):
+        return True

@@ -31,6 +31,8 @@ _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
 class TF2Checkpoint:
     """An opened TF2 checkpoint or SavedModel: a :class:`~warmstart.sources.base.Source`."""
 
+    models: tuple[str, ...] = ()
+
     def __init__(self, located: Location, *, source_root: str | None = None) -> None:
         self.location = located
         self.prefix = located.path

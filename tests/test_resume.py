@@ -1,0 +1,84 @@
+"""``ws.restore_or_warm_start``: the run's own checkpoint restored exactly, or a warm start."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from support import (
+    assert_untouched,
+    check_day2,
+    check_day2_slots,
+    day2_rules,
+    keras_slots,
+    named,
+    rec,
+    snapshot,
+    values,
+)
+
+import warmstart as ws
+
+
+def _run(directory, seed):
+    """A day-2 training job's model, optimizer and CheckpointManager."""
+    model = rec(day=2, seed=seed)
+    optimizer = keras.optimizers.Adam()
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), str(directory),
+                                         max_to_keep=2)
+    return model, optimizer, manager
+
+
+def test_a_new_run_is_warm_started_model_and_optimizer(day1, tmp_path):
+    model1, source, files = day1
+    model, optimizer, manager = _run(tmp_path / "run", seed=3)
+    before = values(model)
+    report = ws.restore_or_warm_start(manager, files["keras"], **day2_rules())
+    assert not report.resumed
+    check_day2(report, model, before, source)
+    zeros = {k: np.zeros_like(v) for k, v in keras_slots(model, optimizer).items()}
+    check_day2_slots(report, model, optimizer, zeros, keras_slots(model1, model1.optimizer))
+
+
+def test_a_run_with_its_own_checkpoint_resumes_exactly(day1, tmp_path):
+    _, _, files = day1
+    model, optimizer, manager = _run(tmp_path / "run", seed=3)
+    ws.restore_or_warm_start(manager, files["keras"], **day2_rules())
+    named(model)["d2/kernel"].assign(np.full((8, 5), 7.0, "float32"))  # trained since
+    optimizer._momentums[0].assign(np.full(optimizer._momentums[0].shape, 3.0, "float32"))
+    optimizer.iterations.assign(41)
+    saved = manager.save()
+    expected, expected_slots = values(model), keras_slots(model, optimizer)
+
+    again, again_optimizer, again_manager = _run(tmp_path / "run", seed=4)  # the job restarts
+    again_optimizer.build(again.trainable_variables)
+    report = ws.restore_or_warm_start(again_manager, files["keras"], **day2_rules())
+    assert report.resumed and report.source == saved and report.location.format == "tf2-checkpoint"
+    assert "resumed from" in report.summary()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(values(again)[name], value, err_msg=name)
+    for key, value in expected_slots.items():
+        np.testing.assert_array_equal(keras_slots(again, again_optimizer)[key], value, err_msg=str(key))
+    assert int(again_optimizer.iterations.numpy()) == 41
+
+
+def test_resuming_into_a_changed_model_fails_loudly_and_changes_nothing(tmp_path):
+    _, _, manager = _run(tmp_path / "run", seed=3)
+    manager.save()
+    changed = keras.Sequential([keras.Input((2,), dtype="int32"), keras.layers.Embedding(8, 6, name="emb"),
+                                keras.layers.Flatten(name="flat"), keras.layers.Dense(1, name="click")],
+                               name="day2")
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=changed, optimizer=keras.optimizers.Adam()),
+                                         str(tmp_path / "run"), max_to_keep=2)
+    before = snapshot(changed)
+    with pytest.raises(ws.ResumeError, match=r"(?s)run's own checkpoint.*'emb/embeddings'.*new run"):
+        ws.restore_or_warm_start(manager, "unused")
+    assert_untouched(before, changed)
+
+
+def test_the_checkpoint_must_track_one_keras_model(tmp_path):
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(0)), str(tmp_path / "run"),
+                                         max_to_keep=1)
+    with pytest.raises(ws.UnsupportedTargetError, match="tracks no Keras model"):
+        ws.restore_or_warm_start(manager, "unused")
