@@ -20,9 +20,12 @@ __all__ = ["layer_infos"]
 def layer_infos(model: Any) -> dict[int, LayerInfo]:
     """``id(variable) -> LayerInfo`` for every variable a layer of ``model`` created."""
     out: dict[int, LayerInfo] = {}
+    composes: dict[int, bool] = {}  # per parent, asked once: a model's `layers` lists all of them
     for layer, parent in _layers(model):
+        if parent is not None and id(parent) not in composes:
+            composes[id(parent)] = _is_layer_parent(parent)
         for v in _own_variables(layer):
-            out.setdefault(id(v), _info(layer, parent, v))
+            out.setdefault(id(v), _info(layer, parent if parent is not None and composes[id(parent)] else None, v))
     return out
 
 
@@ -57,7 +60,7 @@ def _info(layer: Any, parent: Any, v: Any) -> LayerInfo:
         kind=type(layer).__name__,
         variable=name,
         name=str(getattr(layer, "name", "")),
-        parent=type(parent).__name__ if parent is not None and _is_layer_parent(parent) else "",
+        parent=type(parent).__name__ if parent is not None else "",
         padding=str(getattr(layer, "padding", "") or "").lower(),
         strides=_ints(getattr(layer, "strides", ())),
         dilation=_ints(getattr(layer, "dilation_rate", ())),
@@ -69,8 +72,9 @@ def _info(layer: Any, parent: Any, v: Any) -> LayerInfo:
 
 def _is_layer_parent(parent: Any) -> bool:
     """A model or Sequential holding a layer says nothing about its axes: only layers that
-    compose sublayers into one computation (attention) do."""
-    return not hasattr(parent, "layers")
+    compose sublayers into one computation (attention) do. (``hasattr`` on the class: a
+    Functional model's ``layers`` property builds the list of all its layers.)"""
+    return not hasattr(type(parent), "layers")
 
 
 def _ints(value: Any) -> tuple[int, ...]:
