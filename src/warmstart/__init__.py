@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from .entries import EntryKind, SourceEntry, TargetEntry
 from .errors import (
+    AbortedError,
+    BusyError,
     CheckpointNotFoundError,
     CheckpointReadError,
     IncompleteError,
     NothingToLoadError,
     OptimizerError,
+    RollbackError,
     RuleError,
     ShapeMismatchError,
     TargetNotBuiltError,
@@ -56,7 +59,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AbortedError",
     "Action",
+    "BusyError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "EntryKind",
@@ -67,6 +72,7 @@ __all__ = [
     "OnMismatch",
     "OptimizerError",
     "Report",
+    "RollbackError",
     "RuleError",
     "ShapeMismatchError",
     "SkipReason",

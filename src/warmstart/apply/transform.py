@@ -36,11 +36,12 @@ def prepared(step: Step, value: tf.Tensor) -> tf.Tensor:
     return fit(step, value)
 
 
-def fresh_values(step: Step) -> Any:
-    """Values for a remap's new positions from its initializer, or None when they keep theirs."""
+def fresh_values(step: Step, count: int | None = None) -> Any:
+    """Values for a remap's new positions from its initializer (``count`` of them, all by
+    default), or None when they keep theirs."""
     remap = step.remap
     if remap is None or remap.initializer is None or remap.rows.fresh == 0:
         return None
     shape = list(step.shape)
-    shape[remap.axis] = remap.rows.fresh
+    shape[remap.axis] = remap.rows.fresh if count is None else count
     return tf.cast(tf.convert_to_tensor(remap.initializer(tuple(shape), step.dtype)), step.dtype)
