@@ -8,11 +8,13 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
+from .apply.claims import claimed
 from .entries import SourceEntry
 from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
@@ -90,8 +92,7 @@ def warm_start(
         )
         row_maps = build_row_maps(rules.vocab)
         live = walk_target(target)
-        src = open_source(source)
-        try:
+        with claimed(() if dry_run else [*live.variables.values(), optimizer]), open_source(source) as src:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
             problems = plan_problems(plan, src.entries, strict=strict)
             if not dry_run and problems:
@@ -116,8 +117,6 @@ def warm_start(
                     more[0].raise_()
                 return _finish(plan, slots, notes, problems + more, src, {**live.variables, **handles}, label,
                                started, dry_run=dry_run, memory_budget=memory_budget, progress=progress)
-        finally:
-            src.close()
 
 
 def inspect_checkpoint(source: str | os.PathLike[str]) -> tuple[SourceEntry, ...]:
@@ -178,11 +177,14 @@ def _plan_optimizer(optimizer: Any, live: Target, plan: Plan, entries: tuple[Sou
 def _gc_paused() -> Iterator[None]:
     """No garbage collection during a warm start: walking a Keras model allocates enough to
     trigger full collections over its ~10^5 tracked objects, a third of the time on a
-    2,000-variable model. The previous state is restored."""
-    was_enabled = gc.isenabled()
+    2,000-variable model. ``gc.disable`` is process-wide, so it is done only when the calling
+    thread is the only Python thread (nothing else can see it); with other threads running,
+    collection goes on as usual. The previous state is restored."""
+    if threading.active_count() > 1 or not gc.isenabled():
+        yield
+        return
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        gc.enable()
