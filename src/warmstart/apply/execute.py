@@ -69,7 +69,7 @@ def execute(
     tick = _Ticker(progress, sum(sizes))
     if memory_budget is None or sum(costs) <= memory_budget:
         values = _read(steps, source)
-        _transaction(Journal(), lambda j: _write(steps, values, variables, j, tick))
+        _transaction(Journal(), lambda j: _write(steps, values, variables, j, tick, source))
         return
     working = memory_budget // 2  # streamed tensors' working memory; the rest holds small ones
     allowance = memory_budget - working
@@ -84,14 +84,14 @@ def execute(
     held_costs = [c for s, c in zip(steps, costs, strict=True) if s.target not in names]
     batches = list(_batches(held, held_costs, allowance if sum(held_costs) > allowance else None))
     held_bytes = sum(source.nbytes(s.key) for s in held)
-    tick.total += sum(p.step.nbytes for p in streamed) + (held_bytes if len(batches) > 1 else 0)
+    tick.total += sum(p.nbytes for p in streamed) + (held_bytes if len(batches) > 1 else 0)
     log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then "
              "streaming them", sum(sizes) / 2**20, memory_budget / 2**20, len(streamed))
 
     checks = []  # pass 1: verify everything, fingerprint what is streamed; write nothing
     for plan in streamed:
         checks.append(source.verify(plan.step.key, plan.ranges, chunk_bytes=chunk))
-        tick(plan.step.nbytes)
+        tick(plan.nbytes)
     held_values = None
     if len(batches) == 1:
         held_values = _read(batches[0], source)
@@ -102,10 +102,10 @@ def execute(
 
     def writes(journal: Journal) -> None:  # pass 2
         if held_values is not None:
-            _write(batches[0], held_values, variables, journal, tick)
+            _write(batches[0], held_values, variables, journal, tick, source)
         else:
             for batch in batches:
-                _write(batch, _read(batch, source), variables, journal, tick)
+                _write(batch, _read(batch, source), variables, journal, tick, source)
         for plan, check in zip(streamed, checks, strict=True):
             stream(plan, check, source, variables[plan.step.target], journal, tick)
 
@@ -184,7 +184,7 @@ def _read(steps: Sequence[Step], source: Source) -> list[tf.Tensor]:
 
 
 def _write(steps: Sequence[Step], values: list[tf.Tensor], variables: Mapping[str, Any], journal: Journal,
-           tick: _Ticker) -> None:
+           tick: _Ticker, source: Source) -> None:
     for n, step in enumerate(steps):
         v = variables[step.target]
         value, values[n] = values[n], None  # the list lets go: written values are not held twice
@@ -198,7 +198,7 @@ def _write(steps: Sequence[Step], values: list[tf.Tensor], variables: Mapping[st
         else:
             journal.assign(step.target, v, value)
         del value
-        tick(step.nbytes)
+        tick(source.nbytes(step.key))
 
 
 def _batches(steps: Sequence[Step], costs: Sequence[int], limit: int | None) -> Iterator[list[Step]]:

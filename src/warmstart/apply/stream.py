@@ -36,6 +36,7 @@ class Streamed:
     (``cuts[k]``: the first pair whose old row lies in range ``k``)."""
 
     step: Step
+    nbytes: int  # what reading the whole tensor takes (Source.nbytes)
     ranges: tuple[tuple[int, int], ...]
     rows_per_chunk: int
     old_sorted: np.ndarray | None = field(default=None, repr=False)
@@ -56,7 +57,7 @@ def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
     if step.remap is None:
         end = step.block[0]
         ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))
-        return Streamed(step, ranges, rows_per_chunk)
+        return Streamed(step, source_nbytes, ranges, rows_per_chunk)
     old_sorted, new_sorted = _by_old_row(step.remap.rows.old_rows, step.remap.rows.new_rows)
     ranges, cuts = [], [0]
     while cuts[-1] < old_sorted.size:
@@ -64,7 +65,7 @@ def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
         stop = min(step.source_shape[0], start + rows_per_chunk)
         ranges.append((start, stop))
         cuts.append(int(np.searchsorted(old_sorted, stop, side="left")))
-    return Streamed(step, tuple(ranges), rows_per_chunk, old_sorted, new_sorted, tuple(cuts))
+    return Streamed(step, source_nbytes, tuple(ranges), rows_per_chunk, old_sorted, new_sorted, tuple(cuts))
 
 
 def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +86,7 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
     """Write ``plan.step`` into ``v``, chunk by chunk, through ``journal``."""
     step = plan.step
     name = step.target
-    s = row_bytes(step.source_dtype, step.source_shape, step.nbytes)
+    s = row_bytes(step.source_dtype, step.source_shape, plan.nbytes)
     done = 0
     full_width = tuple(step.block[1:]) == tuple(step.shape[1:])
     for k, chunk in enumerate(source.read_rows(checks)):
@@ -93,7 +94,7 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
         if step.remap is None:
             value = fit(step, chunk, keep=0)
             if full_width:
-                journal.rows(name, v, np.arange(start, stop, dtype=np.int64), value)
+                journal.rows(name, v, range(start, stop), value)
             else:
                 journal.region(name, v, (start,) + (0,) * (len(step.block) - 1), value)
         else:
@@ -104,7 +105,7 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
         del value, chunk
         tick((stop - start) * s)
         done += (stop - start) * s
-    tick(max(0, step.nbytes - done))  # rows not read: beyond the block, or not carried
+    tick(max(0, plan.nbytes - done))  # rows not read: beyond the block, or not carried
     if step.remap is not None and step.remap.initializer is not None and step.remap.rows.fresh:
         fresh = step.remap.rows.fresh_rows
         for i in range(0, fresh.size, plan.rows_per_chunk):

@@ -101,16 +101,24 @@ class Journal:
         else:
             self.region(name, v, (0,) * len(value.shape), value)
 
-    def rows(self, name: str, v: Any, rows: np.ndarray, values: tf.Tensor, *, axis: int = 0) -> None:
-        """Write rows (``axis=0``) or columns (``axis=1``) (see :func:`~.writers.write_rows`)."""
+    def rows(self, name: str, v: Any, rows: np.ndarray | range, values: tf.Tensor, *, axis: int = 0) -> None:
+        """Write rows (``axis=0``) or columns (``axis=1``) (see :func:`~.writers.write_rows`).
+        ``rows`` may be a ``range`` (consecutive rows: saved straight from the variable's
+        buffer, and recorded without an index array)."""
         if axis != 0:  # a column write replaces the whole buffer
             self._save_whole(name, v)
+        elif isinstance(rows, range):
+            old = read_box(v, (rows.start,) + (0,) * (len(v.shape) - 1), (len(rows), *map(int, v.shape[1:])))
+            record = self._spilled(_Record(name, v, "rows", where=rows), old)
+            del old  # a view of the variable's buffer: gone before the write, or it copies
+            self._append(record)
+            self._sparse[id(v)] = v
         else:
             old = read_rows(v, rows)
             self._append(self._spilled(_Record(name, v, "rows", where=rows), old))
             del old
             self._sparse[id(v)] = v
-        write_rows(v, rows, values, axis=axis)
+        write_rows(v, _indices(rows), values, axis=axis)
 
     def region(self, name: str, v: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
         """Write a box at ``begin`` (see :func:`~.writers.write_region`)."""
@@ -214,9 +222,13 @@ class Journal:
         if r.kind == "whole":
             write_full(r.v, r.kept if r.kept is not None else self._read(r))
         elif r.kind == "rows":
-            write_rows(r.v, r.where, self._read(r))
+            write_rows(r.v, _indices(r.where), self._read(r))
         else:
             write_region(r.v, r.where, self._read(r))
+
+
+def _indices(rows: np.ndarray | range) -> np.ndarray:
+    return np.arange(rows.start, rows.stop, dtype=np.int64) if isinstance(rows, range) else rows
 
 
 def _nbytes(v: Any) -> int:

@@ -117,7 +117,7 @@ def read_box(v: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarr
     view of the variable's own buffer (no copy): use it, then drop it, before the next write,
     or that write copies the whole variable."""
     whole = _read(tf_variable(v))
-    if _on_cpu(whole):
+    if _on_cpu(whole) and whole.dtype != tf.string:  # strings: numpy would copy every one
         return _host(whole)[tuple(slice(b, b + d) for b, d in zip(begin, shape, strict=True))]
     return np.asarray(tf.slice(whole, list(begin), list(shape)))
 

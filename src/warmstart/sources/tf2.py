@@ -34,7 +34,7 @@ __all__ = ["TF2Checkpoint"]
 
 _GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError)
-STRING_OVERHEAD = 32  # bytes a string element takes in a TF tensor beyond its characters
+STRING_OVERHEAD = 64  # bytes a string element takes while read, beyond its characters
 
 
 class TF2Checkpoint:
@@ -44,6 +44,7 @@ class TF2Checkpoint:
         self.location = located
         self.prefix = located.path
         self._files = bundle.BundleFiles(self.prefix)
+        self._string_spans: dict[tuple[str, tuple[tuple[int, int], ...]], tuple[bundle.StringSpan, ...]] = {}
         try:
             self.index = self._files.index
             self._parse_graph(located)
@@ -110,12 +111,14 @@ class TF2Checkpoint:
         return out
 
     def nbytes(self, key: str) -> int:
-        """Bytes a read of ``key`` holds: dense size; stored bytes + 32 an element for strings."""
+        """Bytes a read of ``key`` takes at its peak: the dense size; for a string tensor,
+        three times its stored bytes and 64 bytes an element (the stored bytes, their copy
+        into one TF string, the lengths and offsets, TF's 24-byte header of each string)."""
         entry = self.index.entry(key)
         if entry.dtype.fixed_size:
             return entry.num_elements * (entry.dtype.itemsize or 0)
         parts = self.index.parts(key) if entry.sliced else (entry,)
-        return sum(p.size for p in parts) + STRING_OVERHEAD * entry.num_elements
+        return 3 * sum(p.size for p in parts) + STRING_OVERHEAD * entry.num_elements
 
     def _read_one(self, key: str) -> tf.Tensor:
         entry = self.index.entry(key)
@@ -159,17 +162,25 @@ class TF2Checkpoint:
     # ------------------------------------------------------------------ row ranges
 
     def streamable(self, key: str) -> bool:
-        """Can ``key`` be verified and read by rows from the file (a dense, fixed-size
-        tensor of rank >= 1, in this machine's byte order, whose dtype TF knows)?"""
+        """Can ``key`` be verified and read by rows from the file: a dense tensor of rank
+        >= 1, of a fixed-size dtype TF knows in this machine's byte order, or of strings?"""
         entry = self.index.entries.get(key)
-        return (entry is not None and entry.row_readable and _native(entry)
-                and _tf_dtype(entry) is not None and entry.dtype.storage is not None)
+        if entry is None:
+            return False
+        if entry.dtype.enum == _STRING:
+            return bool(entry.shape) and not entry.sliced
+        return (entry.row_readable and _native(entry) and _tf_dtype(entry) is not None
+                and entry.dtype.storage is not None)
 
     def verify(self, key: str, ranges: Sequence[tuple[int, int]], *, chunk_bytes: int) -> RowChecks:
         """Check ``key``'s crc32c by streaming its bytes (bounded memory), and take the crc32c
-        of each row range on the way."""
+        of each row range on the way (for strings, also where its bytes lie)."""
         ranges = tuple((int(a), int(b)) for a, b in ranges)
-        crcs = bundle.verify(self._files, self.index, key, chunk_bytes=chunk_bytes, ranges=ranges)
+        if self.index.entry(key).dtype.enum == _STRING:
+            crcs, spans = bundle.verify_string_rows(self._files, self.index, key, list(ranges), chunk_bytes)
+            self._string_spans[key, ranges] = spans
+        else:
+            crcs = bundle.verify(self._files, self.index, key, chunk_bytes=chunk_bytes, ranges=ranges)
         return RowChecks(key, ranges, crcs)
 
     def read_rows(self, checks: RowChecks) -> Iterator[tf.Tensor]:
@@ -185,6 +196,9 @@ class TF2Checkpoint:
         if not ranges:
             return
         entry = self.index.entry(checks.key)
+        if entry.dtype.enum == _STRING:
+            yield from self._string_rows(checks, entry)
+            return
         dtype = _tf_dtype(entry)
         longest = max(stop - start for start, stop in ranges)
         with tf.device("/cpu:0"):
@@ -200,12 +214,7 @@ class TF2Checkpoint:
             bundle.read_rows(self._files, self.index, entry, start, stop, out=out)
             crc = _crc_extend(0, out.reshape(-1).view(np.uint8))
             if crc != checks.crcs[n]:
-                raise CheckpointReadError(
-                    f"rows [{start}, {stop}) of {checks.key!r} in {self.prefix!r} changed after they were "
-                    f"verified (crc32c {checks.crcs[n]:08x} then, {crc:08x} now): the data file was "
-                    f"modified in place while the warm start ran.\n"
-                    f"  Fix: do not write into a checkpoint that is being read; run again."
-                )
+                raise self._changed(checks, n, crc)
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(fill, 0)
@@ -218,6 +227,37 @@ class TF2Checkpoint:
                     yield _tensor_of(views[n % 2][:rows], entry, dtype)
                 else:
                     yield tensors[n % 2] if rows == longest else tensors[n % 2][:rows]
+
+
+    def _string_rows(self, checks: RowChecks, entry: bundle.BundleEntry) -> Iterator[tf.Tensor]:
+        """Row ranges of a string tensor, each checked, the next one read ahead in a thread."""
+        spans = self._string_spans.pop((checks.key, checks.ranges), None)
+        if spans is None:
+            raise ValueError(f"read_rows of {checks.key!r} needs the RowChecks of a verify on this source")
+
+        def load(n: int) -> tuple[np.ndarray, np.ndarray]:
+            lengths, chars, crc = bundle.read_string_rows(self._files, self.index, entry, spans[n])
+            if crc != checks.crcs[n]:
+                raise self._changed(checks, n, crc)
+            return lengths, chars
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(load, 0)
+            for n, (start, stop) in enumerate(checks.ranges):
+                lengths, chars = pending.result()
+                if n + 1 < len(checks.ranges):
+                    pending = pool.submit(load, n + 1)
+                yield _strings(lengths, chars, (stop - start, *entry.shape[1:]))
+                del lengths, chars
+
+    def _changed(self, checks: RowChecks, n: int, crc: int) -> CheckpointReadError:
+        start, stop = checks.ranges[n]
+        return CheckpointReadError(
+            f"rows [{start}, {stop}) of {checks.key!r} in {self.prefix!r} changed after they were "
+            f"verified (crc32c {checks.crcs[n]:08x} then, {crc:08x} now): the data file was "
+            f"modified in place while the warm start ran.\n"
+            f"  Fix: do not write into a checkpoint that is being read; run again."
+        )
 
 
 def _tf_dtype(entry: bundle.BundleEntry) -> tf.DType | None:

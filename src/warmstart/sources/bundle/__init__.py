@@ -68,7 +68,7 @@ from .files import BundleFiles
 from .index import BundleIndex, data_path, index_path, parse_index, read_index
 from .rows import read_rows, read_tensor, row_pieces
 from .slices import Extent, TensorSlice, decode_slice_key, slice_key
-from .strings import read_strings
+from .strings import StringSpan, read_string_rows, read_strings, verify_string_rows
 from .verify import verify
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "CrcJoiner",
     "DType",
     "Extent",
+    "StringSpan",
     "TensorSlice",
     "crc_combine",
     "data_path",
@@ -88,10 +89,12 @@ __all__ = [
     "parse_index",
     "read_index",
     "read_rows",
+    "read_string_rows",
     "read_strings",
     "read_tensor",
     "row_pieces",
     "slice_key",
     "unmask",
     "verify",
+    "verify_string_rows",
 ]

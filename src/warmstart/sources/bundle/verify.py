@@ -185,6 +185,9 @@ def _pipelined_crc(f: _DataFile, offset: int, size: int, chunk: int,
     return whole.value, pieces
 
 
+_VARINT_BLOCK = 1 << 16  # bytes of string lengths decoded at a time (the scan takes 8x that)
+
+
 def _decode_varints(data: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
     """Up to ``limit`` complete varints at the start of ``data``, decoded with numpy (a
     vocabulary can hold millions of strings); return them and the bytes they used."""
@@ -212,7 +215,7 @@ def _string_crc(stream: _Stream, entry: BundleEntry, endianness: str) -> int:
         data = stream.peek(10)
         if not len(data):
             raise _Malformed("the string lengths run past the entry's size")
-        lengths, used = _decode_varints(data, left)
+        lengths, used = _decode_varints(data[:_VARINT_BLOCK], left)
         if not used and len(data) == stream.remaining:
             raise _Malformed("the string lengths run past the entry's size")
         stream.lo += used
