@@ -20,7 +20,7 @@ from warmstart.sources.tf2 import TF2Checkpoint
 VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
 RNG = np.random.default_rng(3)
 TABLE = RNG.normal(size=(1000, 8)).astype(np.float32)
-WORDS = np.array([("w%d" % i).encode() * int(RNG.integers(0, 9)) for i in range(20_000)], dtype=object)
+WORDS = np.array([f"w{i}".encode() * int(RNG.integers(0, 9)) for i in range(20_000)], dtype=object)
 WORDS[5] = "\u00e9l\u00e8ve".encode() * 40
 
 

@@ -59,13 +59,14 @@ def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
         ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))
         return Streamed(step, source_nbytes, ranges, rows_per_chunk)
     old_sorted, new_sorted = _by_old_row(step.remap.rows.old_rows, step.remap.rows.new_rows)
-    ranges, cuts = [], [0]
+    spans: list[tuple[int, int]] = []
+    cuts = [0]
     while cuts[-1] < old_sorted.size:
         start = int(old_sorted[cuts[-1]])
         stop = min(step.source_shape[0], start + rows_per_chunk)
-        ranges.append((start, stop))
+        spans.append((start, stop))
         cuts.append(int(np.searchsorted(old_sorted, stop, side="left")))
-    return Streamed(step, source_nbytes, tuple(ranges), rows_per_chunk, old_sorted, new_sorted, tuple(cuts))
+    return Streamed(step, source_nbytes, tuple(spans), rows_per_chunk, old_sorted, new_sorted, tuple(cuts))
 
 
 def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -146,7 +146,7 @@ class Journal:
             for i in range(len(records) - 1, -1, -1):
                 try:
                     self._restore(records[i])
-                except BaseException as e:  # noqa: BLE001 - reported with every variable's state
+                except BaseException as e:  # reported with every variable's state
                     raise RollbackError(_states(records, i, e)) from e
             for v in self._sparse.values():
                 end_copy_on_read(v)
@@ -178,7 +178,7 @@ class Journal:
     def _spilled(self, record: _Record, old: np.ndarray) -> _Record:
         """Write ``old`` to the undo file; fill in where it lies."""
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="warmstart-undo-")
+            self._file = tempfile.TemporaryFile(prefix="warmstart-undo-")  # noqa: SIM115 - closed by close()
         record.offset, record.dtype, record.shape = self._end, old.dtype, tuple(old.shape)
         if old.dtype == object:  # strings: their lengths, then their bytes
             flat = old.reshape(-1)
@@ -194,7 +194,7 @@ class Journal:
 
     def _write(self, data: np.ndarray) -> None:
         assert self._file is not None
-        view = memoryview(data).cast("B")
+        view = memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         fd = self._file.fileno()
         done = 0
         while done < len(view):
@@ -204,7 +204,7 @@ class Journal:
     def _read(self, record: _Record) -> Any:
         assert self._file is not None
         buf = np.empty(record.size, np.uint8)
-        view, fd, done = memoryview(buf), self._file.fileno(), 0
+        view, fd, done = memoryview(buf), self._file.fileno(), 0  # type: ignore[arg-type]
         while done < record.size:
             n = os.preadv(fd, [view[done:]], record.offset + done)
             if n == 0:
@@ -246,8 +246,8 @@ def _states(records: list[_Record], failed: int, error: BaseException) -> str:
     written = [n for n, ix in order.items() if max(ix) <= failed]
     partly = [n for n, ix in order.items() if min(ix) <= failed < max(ix)]
     lines = [
-        f"the warm start failed and undoing its writes failed too, at {records[failed].name!r}: "
-        f"{type(error).__name__}: {error}.",
+        (f"the warm start failed and undoing its writes failed too, at {records[failed].name!r}: "
+         f"{type(error).__name__}: {error}."),
         f"  restored to their values before the call ({len(restored)}): {', '.join(restored) or '-'}",
         f"  NOT restored, holding what this warm start wrote ({len(written)}): {', '.join(written) or '-'}",
     ]

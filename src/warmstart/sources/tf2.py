@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from ..entries import SourceEntry
@@ -70,7 +71,7 @@ class TF2Checkpoint:
                 f"  The data file ({', '.join(located.files[1:])}) is truncated or damaged; "
                 f"use another checkpoint."
             ) from None
-        except Exception as e:  # protobuf DecodeError
+        except DecodeError as e:
             raise CheckpointReadError(
                 f"the object graph of {self.prefix!r} does not parse ({type(e).__name__}: "
                 f"{_first_line(e)}); the data file is damaged."
@@ -277,7 +278,9 @@ def _as_storage(view: np.ndarray, entry: bundle.BundleEntry) -> np.ndarray:
     exact = entry.dtype.numpy
     if exact is not None and view.dtype == exact:
         return view
-    return view.view(entry.dtype.storage)
+    storage = entry.dtype.storage
+    assert storage is not None  # fixed-size dtypes have one
+    return view.view(storage)
 
 
 def _tensor_of(array: np.ndarray, entry: bundle.BundleEntry, dtype: tf.DType) -> tf.Tensor:

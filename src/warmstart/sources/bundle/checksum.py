@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import google_crc32c
 import numpy as np
 
@@ -73,7 +75,7 @@ class CrcJoiner:
     piece of ``n`` bytes whose crc32c is ``crc``; ``value`` is the crc32c of everything
     appended. Shift factors are cached by length (a stream has a few distinct piece sizes)."""
 
-    _factors: dict[int, int] = {}
+    _factors: ClassVar[dict[int, int]] = {}
 
     def __init__(self) -> None:
         self.value = 0

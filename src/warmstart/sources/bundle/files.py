@@ -139,7 +139,8 @@ def _open(path: str, what: str) -> int:
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    chunks, at = [], 0
+    chunks: list[bytes] = []
+    at = 0
     while True:
         chunk = os.pread(fd, max(size - at, 1 << 16), at)
         if not chunk:

@@ -88,7 +88,7 @@ def verify(src: Files, index: BundleIndex, key: str | BundleEntry, chunk_bytes: 
     if ranges and not entry.row_readable:
         raise ValueError(f"{_what(entry)} cannot be fingerprinted by rows")
     spans: dict[int, list[tuple[int, int, int]]] = {}  # range -> (row-major byte, crc, length)
-    row_bytes = entry.dtype.itemsize * (entry.num_elements // entry.shape[0]) if ranges and entry.shape[0] else 0
+    row_bytes = (entry.dtype.itemsize or 0) * (entry.num_elements // entry.shape[0]) if ranges and entry.shape[0] else 0
     for part in index.parts(entry.key) if entry.sliced else (entry,):
         first = 0 if part is entry else part.part.extents[0].bounds(entry.shape[0])[0]  # type: ignore[union-attr]
         marks = _marks(ranges, first, part.shape[0] if part.shape else 0, row_bytes)
