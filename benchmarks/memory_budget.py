@@ -35,26 +35,12 @@ import sys
 import tempfile
 import time
 
+from embedding_tables import _reset_peak
+from embedding_tables import _rss_kib as _status
+
 MIB = 2**20
 MARK = "@@RESULT "
 CASES = ("copy", "cast", "overlap", "remap", "optimizer", "strings", "held")
-
-
-def _status(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _table_model(rows: int, dim: int, dtype: str = "float32"):

@@ -234,6 +234,14 @@ def _check_crc(f: _DataFile, array: np.ndarray) -> None:
         raise crc_error(f.entry, f.path, crc)
 
 
+def damaged_error(entry: BundleEntry, path: str, what: object) -> CheckpointReadError:
+    """A tensor whose bytes do not decode (``what`` says how)."""
+    return CheckpointReadError(
+        f"{_what(entry)} in {path!r} is damaged: {what}.\n"
+        f"  Fix: restore the file from a backup or use another checkpoint."
+    )
+
+
 def crc_error(entry: BundleEntry, path: str, computed: int) -> CheckpointReadError:
     """A tensor whose bytes do not match the crc32c TF stored for it."""
     return CheckpointReadError(

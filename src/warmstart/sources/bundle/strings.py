@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import CheckpointReadError
 from .checksum import CrcJoiner, _crc_extend, unmask
 from .dtypes import _STRING
 from .entries import BundleEntry
 from .index import BundleIndex
-from .rows import Files, _data_file, _resolve, _what, crc_error
+from .rows import Files, _data_file, _resolve, _what, crc_error, damaged_error
 from .verify import _VARINT_BLOCK, _decode_varints, _length_bytes, _Stream
 from .wire import _Malformed
 
@@ -34,10 +33,7 @@ def read_strings(src: Files, index: BundleIndex, key: str | BundleEntry) -> tupl
         try:
             lengths, data, crc = _decode(buf, entry, index.header.endianness)
         except _Malformed as e:
-            raise CheckpointReadError(
-                f"{_what(entry)} in {f.path!r} is damaged: {e}.\n"
-                f"  Fix: restore the file from a backup or use another checkpoint."
-            ) from None
+            raise damaged_error(entry, f.path, e) from None
         if crc != unmask(entry.crc32c):
             raise crc_error(entry, f.path, crc)
     return lengths, data
@@ -90,10 +86,7 @@ def verify_string_rows(src: Files, index: BundleIndex, key: str | BundleEntry, r
         try:
             return _scan(stream, entry, order, marks, len(ranges))
         except _Malformed as e:
-            raise CheckpointReadError(
-                f"{_what(entry)} in {f.path!r} is damaged: {e}.\n"
-                f"  Fix: restore the file from a backup or use another checkpoint."
-            ) from None
+            raise damaged_error(entry, f.path, e) from None
         except _Mismatch as e:
             raise crc_error(entry, f.path, e.args[0]) from None
 

@@ -14,7 +14,7 @@ from .checksum import _U32, CrcJoiner, _crc_extend, unmask
 from .dtypes import _STRING, _VARIANT
 from .entries import BundleEntry
 from .index import BundleIndex
-from .rows import Files, _data_file, _DataFile, _resolve, _what, crc_error
+from .rows import Files, _data_file, _DataFile, _resolve, _what, crc_error, damaged_error
 from .wire import _Malformed, _varint
 
 
@@ -136,10 +136,7 @@ def _verify_one(f: _DataFile, entry: BundleEntry, endianness: str, chunk: int,
         else:
             crc, pieces = _pipelined_crc(f, entry.offset, entry.size, chunk, marks)
     except _Malformed as e:
-        raise CheckpointReadError(
-            f"{_what(entry)} in {f.path!r} is damaged: {e}.\n"
-            f"  Fix: restore the file from a backup or use another checkpoint."
-        ) from None
+        raise damaged_error(entry, f.path, e) from None
     if crc != unmask(entry.crc32c):
         raise crc_error(entry, f.path, crc)
     return pieces
