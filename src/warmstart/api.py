@@ -53,8 +53,12 @@ def warm_start(
     ``target`` is a built ``keras.Model``, a ``tf.Module`` or a ``Mapping[str, tf.Variable]``;
     ``source`` a checkpoint prefix, a ``CheckpointManager`` directory (its latest) or a
     SavedModel directory. Rules use ``re.fullmatch`` on target names, the names
-    ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
-    leaves every variable as it was.
+    ``warmstart inspect`` shows. All or nothing: the checkpoint is read from files opened
+    once (renaming, deleting or rewriting it meanwhile changes nothing read), every byte is
+    verified before it is written, and any failure while writing (a read error, an exception
+    or ``KeyboardInterrupt`` from ``progress``, a SIGINT) puts every variable and optimizer
+    slot back before the error is raised. Warm starts into the same variables from several
+    threads run one after the other.
 
     ``vocab``: ``{regex: ws.Vocab(old, new, ...)}`` moves each row (or column) of a matched
     table to its token's new position; new tokens keep their initial rows.
@@ -67,16 +71,22 @@ def warm_start(
     from step 10,000 read at step 1 would be rescaled. Use ``"reset"`` to restart a
     step-based learning-rate schedule instead.
 
-    ``memory_budget`` (bytes): up to this much verified data is held before writing;
-    larger tables are checksummed in a first pass, then streamed in row chunks (peak memory
-    near the budget; the streamed tables are left in TF's copy-on-read mode, which training
-    enters anyway). ``None`` holds everything, as ``tf.train.Checkpoint.restore`` does.
-    ``progress`` is called with ``(bytes_done, bytes_total)`` across both passes.
+    ``memory_budget`` (bytes) bounds the memory the call takes above the model: up to this
+    much verified data is held before writing; larger tensors are checksummed in a first
+    pass, then streamed in row chunks, and what they overwrite goes to an anonymous
+    temporary file for the undo. Beyond the budget: a remap's row pairs (32 bytes a carried
+    row) and its vocabulary join. Tables written in place are left as ``restore`` leaves
+    them (out of TF's copy-on-read mode): later forward passes do not copy them. ``None``
+    holds everything, as ``tf.train.Checkpoint.restore`` does. ``progress`` is called with
+    ``(bytes_done, bytes_total)`` across both passes; an exception from it stops the call
+    (``AbortedError``, everything undone).
 
     Returns the :class:`~warmstart.Report`. Raises a :class:`~warmstart.WarmStartError`
-    subclass (and writes nothing) when the source cannot be read, a rule is wrong, a
-    vocabulary does not fit, ``strict`` finds a target that would stay new, a pair under
-    ``on_mismatch="error"`` differs, or nothing at all would load.
+    subclass (and leaves nothing written) when the source cannot be read or changes under
+    it, a rule is wrong, a vocabulary does not fit, ``strict`` finds a target that would stay
+    new, a pair under ``on_mismatch="error"`` differs, nothing at all would load, or the call
+    was stopped (``AbortedError``); ``RollbackError`` if undoing writes failed, naming which
+    variables hold what.
 
     >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP

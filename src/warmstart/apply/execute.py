@@ -17,10 +17,11 @@ What is guaranteed (the README's "Transactional" paragraph says the same):
   constants below. Within the budget everything is read (and verified), then written; old
   values are kept by reference for the undo (no copy). Beyond it, half the budget holds
   small tensors, in batches if needed, and the other half is the working memory of the
-  streamed ones (:mod:`.stream`); the overwritten values go to the undo file. Beyond the
-  budget: a remap's row pairs (32 bytes a carried row, with the plan's), and a tensor that
-  cannot be streamed (a column remap, a tensor stored in 2-D slices, a string tensor) and
-  is larger than half the budget, which is held whole (logged).
+  streamed ones (:mod:`.stream`, strings included); the overwritten values go to the undo
+  file. Beyond the budget: a remap's row pairs (32 bytes a carried row, with the plan's;
+  its vocabulary join happens before this stage), and a tensor that cannot be streamed (a
+  column remap, a tensor stored in slices across columns, a variant) and is larger than
+  half the budget, which is held whole (logged).
 * **No after-effect.** Variables written in place (``scatter_update``) are taken out of
   TF's copy-on-read mode once the writes are done (or undone), so that later dense reads
   (a forward pass) share their buffer again.

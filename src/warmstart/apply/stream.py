@@ -12,7 +12,7 @@ sorted by old row: 16 bytes a carried row, beside the plan's own 16.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,11 +86,27 @@ def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: Journal, tick: Tick) -> None:
     """Write ``plan.step`` into ``v``, chunk by chunk, through ``journal``."""
     step = plan.step
+    chunks = source.read_rows(checks)
+    try:
+        _write_chunks(plan, chunks, v, journal, tick)
+    finally:  # a generator left half-read on a failure: its reader thread ends now, not at gc
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    if step.remap is not None and step.remap.initializer is not None and step.remap.rows.fresh:
+        fresh = step.remap.rows.fresh_rows
+        for i in range(0, fresh.size, plan.rows_per_chunk):
+            rows = fresh[i : i + plan.rows_per_chunk]
+            journal.rows(step.target, v, rows, fresh_values(step, rows.size))
+
+
+def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journal, tick: Tick) -> None:
+    step = plan.step
     name = step.target
     s = row_bytes(step.source_dtype, step.source_shape, plan.nbytes)
     done = 0
     full_width = tuple(step.block[1:]) == tuple(step.shape[1:])
-    for k, chunk in enumerate(source.read_rows(checks)):
+    for k, chunk in enumerate(chunks):
         start, stop = plan.ranges[k]
         if step.remap is None:
             value = fit(step, chunk, keep=0)
@@ -107,8 +123,3 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
         tick((stop - start) * s)
         done += (stop - start) * s
     tick(max(0, plan.nbytes - done))  # rows not read: beyond the block, or not carried
-    if step.remap is not None and step.remap.initializer is not None and step.remap.rows.fresh:
-        fresh = step.remap.rows.fresh_rows
-        for i in range(0, fresh.size, plan.rows_per_chunk):
-            rows = fresh[i : i + plan.rows_per_chunk]
-            journal.rows(name, v, rows, fresh_values(step, rows.size))
