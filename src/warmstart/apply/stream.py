@@ -5,8 +5,9 @@ fingerprints exactly what will be read again), :func:`stream` writes them.
 Memory, per chunk of ``R`` rows, ``s`` bytes a source row and ``t`` a target row: the two
 read buffers (``2Rs``, one filled while the other is written), a remap's gathered rows
 (``Rs``), the fitted value (cut and cast, ``<= 2Rt``), the undo copy of the rows overwritten
-(``Rt``) and the row indices (``16R``). :func:`plan_stream` sizes ``R`` so that
-``R (3s + 3t + 16)`` fits the working memory it is given. A remap also keeps its row pairs
+(``Rt``) and the two buffers the undo file is written from (``2Rt``), and the row indices
+(``16R``). :func:`plan_stream` sizes ``R`` so that ``R (3s + 5t + 16)`` fits the working
+memory it is given. A remap also keeps its row pairs
 sorted by old row: 16 bytes a carried row, beside the plan's own 16.
 """
 
@@ -53,7 +54,7 @@ def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
     """Row ranges of about ``working`` bytes of working memory each (see the module's note)."""
     s = row_bytes(step.source_dtype, step.source_shape, source_nbytes)
     t = row_bytes(step.dtype, step.shape, source_nbytes)
-    rows_per_chunk = max(1, working // (3 * s + 3 * t + 16))
+    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16))
     if step.remap is None:
         end = step.block[0]
         ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))

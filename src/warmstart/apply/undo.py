@@ -8,11 +8,10 @@ How each kind of write is undone:
 * **rows** (``scatter_update``) and **boxes** (strided-slice assigns) overwrite in place: the
   rows or the box are copied out first and spilled to the undo file.
 
-The undo file is an anonymous temporary file (``tempfile.TemporaryFile``: in ``$TMPDIR``,
-unlinked at once where the OS allows, so no name is ever visible and it disappears with the
-process). It is written only by in-place writes, and read only by a rollback. Memory stays
-at one write's worth: a CPU variable's rows go from its own buffer to the file without a
-copy.
+The undo file (:mod:`.spill`) is an anonymous temporary file in ``$TMPDIR``, written
+without the page cache where the OS allows, in a background thread through two aligned
+buffers: memory stays at two writes' worth whatever the table size, and the disk holds what
+was overwritten. It is written only by in-place writes, and read only by a rollback.
 
 Write-ahead: a record is complete before its write starts, and a write is one TF op, so an
 exception or ``KeyboardInterrupt`` between any two Python instructions leaves the log
@@ -25,19 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from ..errors import RollbackError
 from ..targets.variables import tf_variable
+from .spill import Spill, SpillRecord
 from .writers import (
     end_copy_on_read,
     read_box,
@@ -52,9 +50,6 @@ __all__ = ["Journal"]
 
 log = logging.getLogger(__name__)
 
-_WRITE_MAX = 1 << 30  # bytes per os.pwrite call
-
-
 @dataclass(slots=True)
 class _Record:
     name: str
@@ -62,8 +57,7 @@ class _Record:
     kind: str  # "whole" | "rows" | "box"
     where: Any = None  # rows (int64 array) or begin (tuple)
     kept: Any = None  # a whole old value, held by reference
-    offset: int = 0  # in the undo file
-    size: int = 0
+    spilled: SpillRecord | None = None  # or where it lies in the undo file
     dtype: Any = None
     shape: tuple[int, ...] = ()
     strings: int = 0  # for a string value: bytes of its lengths (int64), then its characters
@@ -79,8 +73,7 @@ class Journal:
         self.spilled_bytes = 0
         self._records: list[_Record] = []
         self._sparse: dict[int, Any] = {}
-        self._file: IO[bytes] | None = None
-        self._end = 0
+        self._spill = Spill()
 
     @property
     def writes(self) -> int:
@@ -155,9 +148,7 @@ class Journal:
     def close(self) -> None:
         self._records = []
         self._sparse = {}
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._spill.close()
 
     # ------------------------------------------------------------------ internals
 
@@ -176,40 +167,20 @@ class Journal:
         self._append(record)
 
     def _spilled(self, record: _Record, old: np.ndarray) -> _Record:
-        """Write ``old`` to the undo file; fill in where it lies."""
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="warmstart-undo-")  # noqa: SIM115 - closed by close()
-        record.offset, record.dtype, record.shape = self._end, old.dtype, tuple(old.shape)
+        """Put ``old`` in the undo file; the record says where."""
+        record.dtype, record.shape = old.dtype, tuple(old.shape)
         if old.dtype == object:  # strings: their lengths, then their bytes
             flat = old.reshape(-1)
             lengths = np.fromiter(map(len, flat), np.int64, count=flat.size)
             record.strings = lengths.nbytes
-            self._write(lengths)
-            self._write(np.frombuffer(b"".join(flat), np.uint8))
-        else:
-            self._write(np.ascontiguousarray(old).reshape(-1).view(np.uint8))
-        record.size = self._end - record.offset
-        self.spilled_bytes += record.size
+            old = np.concatenate([lengths.view(np.uint8), np.frombuffer(b"".join(flat), np.uint8)])
+        record.spilled = self._spill.put(old)
+        self.spilled_bytes += record.spilled.size
         return record
 
-    def _write(self, data: np.ndarray) -> None:
-        assert self._file is not None
-        view = memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
-        fd = self._file.fileno()
-        done = 0
-        while done < len(view):
-            done += os.pwrite(fd, view[done : done + _WRITE_MAX], self._end + done)
-        self._end += done
-
     def _read(self, record: _Record) -> Any:
-        assert self._file is not None
-        buf = np.empty(record.size, np.uint8)
-        view, fd, done = memoryview(buf), self._file.fileno(), 0  # type: ignore[arg-type]
-        while done < record.size:
-            n = os.preadv(fd, [view[done:]], record.offset + done)
-            if n == 0:
-                raise OSError(f"the undo file ends at byte {record.offset + done}")
-            done += n
+        assert record.spilled is not None
+        buf = self._spill.get(record.spilled)
         if record.strings:
             lengths = buf[: record.strings].view(np.int64)
             starts = np.zeros_like(lengths)
