@@ -76,7 +76,7 @@ def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if old.size and max(int(old.max()), int(new.max())) >= 1 << 31:
         order = np.argsort(old, kind="stable")
         return old[order], new[order]
-    packed = old.astype(np.int64) << 32
+    packed = np.left_shift(old, 32, dtype=np.int64)  # one new array: no copy of old first
     packed |= new
     packed.sort()
     new_sorted = packed & 0xFFFFFFFF
