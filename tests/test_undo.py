@@ -28,17 +28,22 @@ def test_the_spill_file_gives_back_what_it_was_given():
         s.close()
 
 
-def test_a_failed_write_keeps_its_bytes_and_surfaces(monkeypatch):
+def fail_write(monkeypatch, number: int) -> None:
+    """Make the ``number``-th write of the undo file fail as a full disk does."""
     write = Spill._write
     calls = []
 
     def failing(self, buffer, size, offset):
         calls.append(offset)
-        if len(calls) == 2:
+        if len(calls) == number:
             raise OSError(28, "No space left on device")
         write(self, buffer, size, offset)
 
     monkeypatch.setattr(Spill, "_write", failing)
+
+
+def test_a_failed_write_keeps_its_bytes_and_surfaces(monkeypatch):
+    fail_write(monkeypatch, 2)
     s = Spill()
     try:
         first, second = s.put(np.arange(10, dtype=np.uint8)), s.put(np.arange(20, dtype=np.uint8))
@@ -75,16 +80,7 @@ def test_a_failed_spill_write_during_a_warm_start_is_undone(tmp_path, monkeypatc
     table = RNG.normal(size=(40_000, 16)).astype(np.float32)
     prefix = tf.train.Checkpoint(t=tf.Variable(table)).write(str(tmp_path / "ckpt"))
     target = {"t": tf.Variable(np.zeros((40_000, 16), np.float32))}
-    write = Spill._write
-    calls = []
-
-    def failing(self, buffer, size, offset):
-        calls.append(offset)
-        if len(calls) == 5:
-            raise OSError(28, "No space left on device")
-        write(self, buffer, size, offset)
-
-    monkeypatch.setattr(Spill, "_write", failing)
+    fail_write(monkeypatch, 5)
     with pytest.raises(ws.AbortedError, match="No space left") as info:
         ws.warm_start(target, prefix, memory_budget=1 << 20)
     assert isinstance(info.value.__cause__, OSError)
