@@ -20,6 +20,9 @@ class MemorySource:
     def read(self, keys, labels=None):
         return [tf.constant(self.tensors[k]) for k in keys]
 
+    def nbytes(self, key):
+        return np.asarray(self.tensors[key]).nbytes
+
     def streamable(self, key):
         return False
 

@@ -139,7 +139,7 @@ def test_state_file_points_to_missing_prefix(good, tmp_path, capfd):
 def test_garbage_index(good):
     with open(good + ".index", "wb") as f:
         f.write(os.urandom(300))
-    _expect(ws.CheckpointReadError, good, "cannot read the index")
+    _expect(ws.CheckpointReadError, good, "cannot read the checkpoint index")
 
 
 def test_truncated_data_file(good):

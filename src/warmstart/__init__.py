@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from .entries import EntryKind, SourceEntry, TargetEntry
 from .errors import (
+    AbortedError,
     AmbiguousMatchError,
     ArgumentError,
+    BusyError,
     CheckpointNotFoundError,
     CheckpointReadError,
     IncompleteError,
     NothingToLoadError,
     OptimizerError,
     ResumeError,
+    RollbackError,
     RuleError,
     ShapeMismatchError,
     TargetNotBuiltError,
@@ -63,9 +66,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AbortedError",
     "Action",
     "AmbiguousMatchError",
     "ArgumentError",
+    "BusyError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "EntryKind",
@@ -78,6 +83,7 @@ __all__ = [
     "OptimizerError",
     "Report",
     "ResumeError",
+    "RollbackError",
     "RuleError",
     "ShapeMismatchError",
     "SkipReason",

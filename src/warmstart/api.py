@@ -8,12 +8,14 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
+from .apply.claims import claimed
 from .entries import SourceEntry
 from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
@@ -64,8 +66,12 @@ def warm_start(
     ``source`` a checkpoint prefix (TF2 or TF1), a ``CheckpointManager`` directory (its
     latest), a SavedModel directory, or a Keras file (``.weights.h5``, ``.keras``, legacy
     ``.h5``/``.hdf5``). Rules use ``re.fullmatch`` on target names, the names
-    ``warmstart inspect`` shows. Nothing is written unless everything checks out: an error
-    leaves every variable as it was.
+    ``warmstart inspect`` shows. All or nothing: the checkpoint is read from files opened
+    once (renaming, deleting or rewriting it meanwhile changes nothing read), every byte is
+    verified before it is written, and any failure while writing (a read error, an exception
+    or ``KeyboardInterrupt`` from ``progress``, a SIGINT) puts every variable and optimizer
+    slot back before the error is raised. Warm starts into the same variables from several
+    threads run one after the other.
 
     ``vocab``: ``{regex: ws.Vocab(old, new, ...)}`` moves each row (or column) of a matched
     table to its token's new position; new tokens keep their initial rows.
@@ -78,11 +84,15 @@ def warm_start(
     from step 10,000 read at step 1 would be rescaled. Use ``"reset"`` to restart a
     step-based learning-rate schedule instead.
 
-    ``memory_budget`` (bytes): up to this much verified data is held before writing;
-    larger tables are checksummed in a first pass, then streamed in row chunks (peak memory
-    near the budget; the streamed tables are left in TF's copy-on-read mode, which training
-    enters anyway). ``None`` holds everything, as ``tf.train.Checkpoint.restore`` does.
-    ``progress`` is called with ``(bytes_done, bytes_total)`` across both passes.
+    ``memory_budget`` (bytes) bounds the memory the call takes above the model: up to this
+    much verified data is held before writing; larger tensors are checksummed in a first
+    pass, then streamed in row chunks, and what they overwrite goes to an anonymous
+    temporary file for the undo. Beyond the budget: a remap's row pairs (32 bytes a carried
+    row) and its vocabulary join. Tables written in place are left as ``restore`` leaves
+    them (out of TF's copy-on-read mode): later forward passes do not copy them. ``None``
+    holds everything, as ``tf.train.Checkpoint.restore`` does. ``progress`` is called with
+    ``(bytes_done, bytes_total)`` across both passes; an exception from it stops the call
+    (``AbortedError``, everything undone).
 
     ``cast``: dtype changes to load beyond the safe ones, e.g. ``"float64->float32"`` (a
     ``tf.Variable`` made from numpy is float64). ``source_root``: the '/'-separated path of the
@@ -90,9 +100,11 @@ def warm_start(
     (``tf.train.Checkpoint(generator=g, discriminator=d)``: ``source_root="generator"``).
 
     Returns the :class:`~warmstart.Report`. Raises a :class:`~warmstart.WarmStartError`
-    subclass (and writes nothing) when the source cannot be read, a rule is wrong, a
-    vocabulary does not fit, ``strict`` finds a target that would stay new, a pair under
-    ``on_mismatch="error"`` differs, or nothing at all would load.
+    subclass (and leaves nothing written) when the source cannot be read or changes under
+    it, a rule is wrong, a vocabulary does not fit, ``strict`` finds a target that would stay
+    new, a pair under ``on_mismatch="error"`` differs, nothing at all would load, or the call
+    was stopped (``AbortedError``); ``RollbackError`` if undoing writes failed, naming which
+    variables hold what.
 
     >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
     ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
@@ -112,7 +124,8 @@ def warm_start(
             check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
         located = locate(source)
         layout = _keras_layout(located.format, target, live, optimizer)
-        with open_source(located, target=layout, source_root=source_root) as src:
+        with claimed(() if dry_run else [*live.variables.values(), optimizer]), \
+                open_source(located, target=layout, source_root=source_root) as src:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
             problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
             run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
@@ -232,11 +245,14 @@ def _plan_optimizer(run: _Run, optimizer: Any, live: Target, *, carry_step: bool
 def _gc_paused() -> Iterator[None]:
     """No garbage collection during a warm start: walking a Keras model allocates enough to
     trigger full collections over its ~10^5 tracked objects, a third of the time on a
-    2,000-variable model. The previous state is restored."""
-    was_enabled = gc.isenabled()
+    2,000-variable model. ``gc.disable`` is process-wide, so it is done only when the calling
+    thread is the only Python thread (nothing else can see it); with other threads running,
+    collection goes on as usual. The previous state is restored."""
+    if threading.active_count() > 1 or not gc.isenabled():
+        yield
+        return
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        gc.enable()

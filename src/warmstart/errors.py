@@ -1,4 +1,6 @@
-"""Typed errors. Every one is a :class:`WarmStartError`; none is raised after a write.
+"""Typed errors. Every one is a :class:`WarmStartError`; none leaves a write behind: an error
+raised after writes began comes after they were undone (or, if undoing failed, is a
+:class:`RollbackError` that says which variables are in which state).
 
 Each message names the variable (or file), both shapes where relevant, and ends in
 something to change. Several failures of one kind are raised once, together.
@@ -9,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AbortedError",
     "AmbiguousMatchError",
     "ArgumentError",
+    "BusyError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "IncompleteError",
     "NothingToLoadError",
     "OptimizerError",
     "ResumeError",
+    "RollbackError",
     "RuleError",
     "ShapeMismatchError",
     "TargetNotBuiltError",
@@ -109,6 +114,29 @@ class VocabError(WarmStartError):
 class NothingToLoadError(WarmStartError):
     """The warm start would load no variable at all. Loading nothing is never a success:
     usually the rules exclude everything or the checkpoint belongs to another model."""
+
+
+class AbortedError(WarmStartError):
+    """The warm start was stopped by something other than the checkpoint: the ``progress``
+    callback raised, or a write failed (TF ran out of memory, ...). Every variable written
+    was put back first; the cause is chained (``__cause__``). A ``KeyboardInterrupt`` is not
+    wrapped: it is raised again as itself, after the same undo.
+
+    >>> ws.warm_start(model, "runs/v1", progress=stop_after_1_gib)  # doctest: +SKIP
+    AbortedError: the progress callback raised ValueError: enough; nothing was left written.
+    """
+
+
+class RollbackError(WarmStartError):
+    """A warm start failed after writing, and putting the written variables back failed too.
+    The message names every variable restored, every one still holding what was written,
+    and the one that failed; the error from the undo is chained. Rebuild the model."""
+
+
+class BusyError(WarmStartError):
+    """A warm start was started from inside another one that writes the same variables, on
+    the same thread (from its ``progress`` callback). Warm starts into the same variables
+    from different threads do not raise this: they run one after the other."""
 
 
 def join_problems(headline: str, problems: Sequence[str], *, limit: int = 20) -> str:

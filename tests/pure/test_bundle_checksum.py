@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warmstart.sources.bundle import mask, unmask
+from warmstart.sources.bundle import CrcJoiner, crc_combine, mask, unmask
 from warmstart.sources.bundle.checksum import _crc_extend
 
 CHECK = b"123456789"
@@ -76,3 +76,25 @@ def test_mask_unmask_round_trip(crc):
     assert 0 <= mask(crc) <= 0xFFFFFFFF
     assert unmask(mask(crc)) == crc
     assert mask(unmask(crc)) == crc
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_crc_combine_is_the_crc_of_the_concatenation(a, b):
+    assert crc_combine(google_crc32c.value(a), google_crc32c.value(b), len(b)) == google_crc32c.value(a + b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_the_joiner_gives_the_crc_of_every_piece_in_order(pieces):
+    joined = CrcJoiner()
+    for p in pieces:
+        joined.add(google_crc32c.value(p), len(p))
+    assert joined.value == google_crc32c.value(b"".join(pieces))
+
+
+def test_crc_combine_over_long_lengths():
+    block = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
+    whole = google_crc32c.value(block * 3)
+    one = google_crc32c.value(block)
+    assert crc_combine(crc_combine(one, one, len(block)), one, len(block)) == whole

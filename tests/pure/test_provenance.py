@@ -52,7 +52,8 @@ def test_rules_are_kept_as_given():
     assert rules["rename"] == [["click/(.*)", r"head/\1"]]
     assert rules["on_mismatch"] == {"default": "skip", "rules": [["d2/.*", "overlap"]]}
     assert rules["vocab"] == [{"pattern": "emb/.*", "old": "old.txt", "new": "<2 tokens>", "num_oov_buckets": 1,
-                               "old_num_oov_buckets": 0, "axis": 0, "initializer": None}]
+                               "old_num_oov_buckets": 0, "num_oov_indices": 0, "mask_token": None,
+                               "old_num_oov_indices": None, "old_mask_token": "same", "axis": 0, "initializer": None}]
     assert rules["expect_missing"] == ["new/.*"] and rules["include"] is None and rules["optimizer"] is True
 
 

@@ -1,19 +1,32 @@
-"""Execute a plan's steps: read, verify, then write; held within the memory budget, streamed
-beyond it.
+"""Execute a plan's steps: read and verify, then write through an undo log; held within the
+memory budget, streamed beyond it.
 
-Transactional: nothing is written before every byte that will be written has been read and
-its checksum verified.
+What is guaranteed (the README's "Transactional" paragraph says the same):
 
-* Data within ``memory_budget`` is read whole (the source verifies it), transformed, held,
-  then written.
-* Beyond the budget, large tensors are streamed: a first pass verifies their bytes by reading
-  them in chunks (``Source.verify``); a second pass reads row chunks straight into tensors and
-  writes them in place (:mod:`.stream`). Small tensors that do not fit the budget either are
-  checked in batches and read again in the second pass. The price of bounded memory is
-  reading the streamed bytes twice, and that TF keeps a variable written by
-  ``scatter_update`` in its copy-on-read mode: until training makes the same switch (any
-  sparse update does), each dense read of that table copies it. ``memory_budget=None``
-  holds everything instead, as ``tf.train.Checkpoint.restore`` does (+1x the data).
+* **One snapshot.** The source was opened once; every byte written comes from its held
+  files, verified: a held tensor's crc32c is checked when it is read; a streamed tensor is
+  checked whole in the first pass, which also fingerprints each row range, and every range
+  is checked again when the second pass reads it, before it is written.
+* **All or nothing.** Nothing is written before every byte that will be written has been
+  verified once. Every write goes through a :class:`~.undo.Journal`; if anything fails
+  during the writes (a read error, bytes changed since they were verified, an exception or
+  ``KeyboardInterrupt`` from the ``progress`` callback, a SIGINT, an error from TF), every
+  variable written is put back, then a :class:`~warmstart.errors.WarmStartError` is raised
+  with the cause chained (a ``KeyboardInterrupt`` is raised again as itself).
+* **Memory.** Peak memory above the model stays within ``memory_budget`` plus the
+  constants below. Within the budget everything is read (and verified), then written; old
+  values are kept by reference for the undo (no copy). Beyond it, half the budget holds
+  small tensors, in batches if needed, and the other half is the working memory of the
+  streamed ones (:mod:`.stream`, strings included); the overwritten values go to the undo
+  file. Beyond the budget: a remap's row pairs (32 bytes a carried row, with the plan's;
+  its vocabulary join happens before this stage), and a tensor that cannot be streamed (a
+  column remap, a tensor stored in slices across columns, a variant) and is larger than
+  half the budget, which is held whole (logged).
+* **No after-effect.** Variables written in place (``scatter_update``) are taken out of
+  TF's copy-on-read mode once the writes are done (or undone), so that later dense reads
+  (a forward pass) share their buffer again.
+
+``memory_budget=None`` holds everything, as ``tf.train.Checkpoint.restore`` does (+1x the data).
 """
 
 from __future__ import annotations
@@ -24,12 +37,14 @@ from typing import Any
 
 import tensorflow as tf
 
+from ..entries import nbytes
+from ..errors import AbortedError, WarmStartError
 from ..plan import Action, Step
 from ..sources.base import Source
 from .preserve import write_placed, write_zeros
-from .stream import row_ranges, stream
+from .stream import plan_stream, stream
 from .transform import CarriedMean, fresh_values, prepared
-from .writers import write_full, write_rows
+from .undo import Journal
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "Progress", "execute"]
 
@@ -38,6 +53,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 256 << 20
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total), over both passes
+
+_MIN_CHUNK = 1 << 20
 
 
 def execute(
@@ -48,48 +65,104 @@ def execute(
     memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
     progress: Progress | None = None,
 ) -> None:
-    """Write every step's value into ``variables[step.target]``."""
-    total = sum(s.nbytes for s in steps)
-    tick = _Ticker(progress, total)
-    if memory_budget is None or total <= memory_budget:
-        _write(steps, _read(steps, source), variables, tick)
+    """Write every step's value into ``variables[step.target]``, all or nothing."""
+    sizes = [source.nbytes(s.key) for s in steps]
+    costs = [_held_cost(s, n) for s, n in zip(steps, sizes, strict=True)]
+    tick = _Ticker(progress, sum(sizes))
+    if memory_budget is None or sum(costs) <= memory_budget:
+        values = _read(steps, source)
+        _transaction(Journal(), lambda j: _write(steps, values, variables, j, tick, source))
         return
-    chunk = max(1 << 20, memory_budget // 4)
-    streamed = [s for s in steps if s.nbytes > chunk and _can_stream(s, source)]
-    held = [s for s in steps if s not in streamed]
-    held_bytes = sum(s.nbytes for s in held)
-    tick.total = total + sum(s.nbytes for s in streamed) + (held_bytes if held_bytes > memory_budget else 0)
-    log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then streaming",
-             total / 2**20, memory_budget / 2**20, len(streamed))
-    checks = []
-    for s in streamed:  # pass 1: checksums and the fingerprints of the row ranges, nothing kept
-        checks.append(source.verify(s.key, row_ranges(s, chunk), chunk_bytes=2 * chunk))
-        tick(s.nbytes)
-    if held_bytes <= memory_budget:
-        held_values: list[tf.Tensor] | None = _read(held, source)
+    working = memory_budget // 2  # streamed tensors' working memory; the rest holds small ones
+    allowance = memory_budget - working
+    chunk = max(_MIN_CHUNK, working // 4)
+    streamed = [
+        plan_stream(s, n, working)
+        for s, n, c in zip(steps, sizes, costs, strict=True)
+        if c > chunk and _can_stream(s, source)
+    ]
+    names = {p.step.target for p in streamed}
+    held = [s for s in steps if s.target not in names]
+    held_costs = [c for s, c in zip(steps, costs, strict=True) if s.target not in names]
+    batches = list(_batches(held, held_costs, allowance if sum(held_costs) > allowance else None))
+    held_bytes = sum(source.nbytes(s.key) for s in held)
+    tick.total += sum(p.nbytes for p in streamed) + (held_bytes if len(batches) > 1 else 0)
+    log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then "
+             "streaming them", sum(sizes) / 2**20, memory_budget / 2**20, len(streamed))
+
+    checks = []  # pass 1: verify everything, fingerprint what is streamed; write nothing
+    for plan in streamed:
+        checks.append(source.verify(plan.step.key, plan.ranges, chunk_bytes=chunk))
+        tick(plan.nbytes)
+    held_values = None
+    if len(batches) == 1:
+        held_values = _read(batches[0], source)
     else:
-        for batch in _batches(held, memory_budget):
-            source.read(_keys(batch), _labels(batch))  # checksums only
-            tick(sum(s.nbytes for s in batch))
-        held_values = None
-    # pass 2: writes
-    if held_values is not None:
-        _write(held, held_values, variables, tick)
-    else:
-        for batch in _batches(held, memory_budget):
-            _write(batch, _read(batch, source), variables, tick)
-    for step, checked in zip(streamed, checks, strict=True):
-        stream(step, source, variables[step.target], checked, chunk, tick)
+        for batch in batches:
+            source.read(_keys(batch), _labels(batch))  # checksums only; read again to write
+            tick(sum(source.nbytes(s.key) for s in batch))
+
+    def writes(journal: Journal) -> None:  # pass 2
+        if held_values is not None:
+            _write(batches[0], held_values, variables, journal, tick, source)
+        else:
+            for batch in batches:
+                _write(batch, _read(batch, source), variables, journal, tick, source)
+        for plan, check in zip(streamed, checks, strict=True):
+            stream(plan, check, source, variables[plan.step.target], journal, tick)
+
+    _transaction(Journal(keep_limit=allowance // 2 if held_values is None else None), writes)
+
+
+def _transaction(journal: Journal, writes: Callable[[Journal], None]) -> None:
+    """Run ``writes``; on any failure undo them all and raise (see the module's note)."""
+    try:
+        writes(journal)
+    except BaseException as e:
+        written = journal.writes
+        try:
+            journal.rollback()  # raises RollbackError if it cannot
+        finally:
+            journal.close()
+        log.info("warm start failed after %d write(s); all undone", written)
+        if isinstance(e, WarmStartError):
+            raise
+        if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: raised as themselves
+            e.add_note("warmstart: the warm start was undone; every variable is as it was before the call.")
+            raise
+        raise AbortedError(
+            f"writing failed ({type(e).__name__}: {_first_line(e)}); every variable written was put "
+            f"back as it was before the call."
+        ) from e
+    log.debug("undo log: %.1f MiB held by reference, %.1f MiB spilled",
+              journal.kept_bytes / 2**20, journal.spilled_bytes / 2**20)
+    journal.commit()
 
 
 class _Ticker:
+    """Progress in bytes; an exception from the callback becomes an AbortedError."""
+
     def __init__(self, progress: Progress | None, total: int) -> None:
         self.progress, self.total, self.done = progress, total, 0
 
     def __call__(self, n: int) -> None:
         self.done += n
-        if self.progress is not None:
+        if self.progress is None:
+            return
+        try:
             self.progress(self.done, self.total)
+        except Exception as e:
+            raise AbortedError(
+                f"the progress callback raised {type(e).__name__}: {_first_line(e)}; the warm start "
+                f"stopped, and every variable is as it was before the call."
+            ) from e
+
+
+def _held_cost(step: Step, read_bytes: int) -> int:
+    """Memory a held step takes: what is read, plus its transformed value when it differs."""
+    if step.action is Action.COPY and step.remap is None:
+        return read_bytes
+    return read_bytes + (nbytes(step.dtype, step.block) or read_bytes)
 
 
 def _keys(steps: Sequence[Step]) -> list[str]:
@@ -112,31 +185,43 @@ def _read(steps: Sequence[Step], source: Source) -> list[tf.Tensor]:
     return [prepared(s, read[s.key]) for s in steps]
 
 
-def _write(steps: Sequence[Step], values: Sequence[tf.Tensor], variables: Mapping[str, Any], tick: _Ticker) -> None:
-    for step, value in zip(steps, values, strict=True):
+def _write(steps: Sequence[Step], values: list[tf.Tensor], variables: Mapping[str, Any], journal: Journal,
+           tick: _Ticker, source: Source) -> None:
+    for n, step in enumerate(steps):
         v = variables[step.target]
+        value, values[n] = values[n], None  # the list lets go: written values are not held twice
         if step.remap is not None:
-            write_rows(v, step.remap.rows.new_rows, value, axis=step.remap.axis)
+            journal.rows(step.target, v, step.remap.rows.new_rows, value, axis=step.remap.axis)
             fresh = fresh_values(step, CarriedMean.of(step, value))
             if fresh is not None:
-                write_rows(v, step.remap.rows.fresh_rows, fresh, axis=step.remap.axis)
-            write_zeros(v, step)
+                journal.rows(step.target, v, step.remap.rows.fresh_rows, fresh, axis=step.remap.axis)
+            write_zeros(journal, v, step)
         elif step.action in (Action.OVERLAP, Action.PRESERVE):
-            write_placed(v, step, value)
+            write_placed(journal, v, step, value)
         else:
-            write_full(v, value)
-        tick(step.nbytes)
+            journal.assign(step.target, v, value)
+        del value
+        tick(source.nbytes(step.key))
 
 
-def _batches(steps: Sequence[Step], limit: int) -> Iterator[list[Step]]:
+def _batches(steps: Sequence[Step], costs: Sequence[int], limit: int | None) -> Iterator[list[Step]]:
+    """Consecutive batches of at most ``limit`` bytes (one batch when ``limit`` is None); a
+    step larger than the limit is a batch of its own (logged: it is held whole)."""
     batch: list[Step] = []
     size = 0
-    for s in steps:
-        n = s.nbytes
-        if batch and size + n > limit:
+    for s, n in zip(steps, costs, strict=True):
+        if limit is not None and n > limit:
+            log.warning("%s (%.1f MiB) cannot be streamed and is larger than half the memory budget: "
+                        "it is held whole", s.target, n / 2**20)
+        if batch and limit is not None and size + n > limit:
             yield batch
             batch, size = [], 0
         batch.append(s)
         size += n
-    if batch:
+    if batch or not steps:
         yield batch
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text.strip().splitlines()[0].rstrip(".")

@@ -14,23 +14,24 @@ import tensorflow as tf
 
 from ..entries import nbytes
 from ..plan import Step
-from .writers import write_block, write_region
+from .undo import Journal
 
 __all__ = ["ZERO_CHUNK_BYTES", "write_placed", "write_zeros"]
 
 ZERO_CHUNK_BYTES = 16 << 20
 
 
-def write_placed(v: Any, step: Step, block: tf.Tensor) -> None:
-    """Write the step's block at its origin, then its zero boxes."""
+def write_placed(journal: Journal, v: Any, step: Step, block: tf.Tensor) -> None:
+    """Write the step's block at its origin, then its zero boxes (through ``journal``: undone
+    if the call fails)."""
     if any(step.offset):
-        write_region(v, step.origin, block)
+        journal.region(step.target, v, step.origin, block)
     else:
-        write_block(v, block)
-    write_zeros(v, step)
+        journal.block(step.target, v, block)
+    write_zeros(journal, v, step)
 
 
-def write_zeros(v: Any, step: Step, *, chunk_bytes: int = ZERO_CHUNK_BYTES) -> None:
+def write_zeros(journal: Journal, v: Any, step: Step, *, chunk_bytes: int = ZERO_CHUNK_BYTES) -> None:
     """Write zeros into each of the step's zero boxes, at most ``chunk_bytes`` at a time."""
     for begin, end in step.zero:
         size = [e - b for b, e in zip(begin, end, strict=True)]
@@ -40,4 +41,4 @@ def write_zeros(v: Any, step: Step, *, chunk_bytes: int = ZERO_CHUNK_BYTES) -> N
         rows = max(1, chunk_bytes // row_bytes)
         for start in range(begin[0], end[0], rows):
             stop = min(end[0], start + rows)
-            write_region(v, (start, *begin[1:]), tf.zeros([stop - start, *size[1:]], step.dtype))
+            journal.region(step.target, v, (start, *begin[1:]), tf.zeros([stop - start, *size[1:]], step.dtype))

@@ -1,104 +1,134 @@
-"""The second pass for a tensor larger than the memory budget: row chunks from the file into
-the variable, in place, without ever holding the whole tensor."""
+"""Tensors larger than the memory budget, written in row chunks without ever holding the whole
+tensor: :func:`plan_stream` chooses the row ranges before the verify pass (so that the pass
+fingerprints exactly what will be read again), :func:`stream` writes them.
+
+Memory, per chunk of ``R`` rows, ``s`` bytes a source row and ``t`` a target row: the two
+read buffers (``2Rs``, one filled while the other is written), a remap's gathered rows
+(``Rs``), the fitted value (cut and cast, ``<= 2Rt``), the undo copy of the rows overwritten
+(``Rt``) and the two buffers the undo file is written from (``2Rt``), and the row indices
+(``16R``). :func:`plan_stream` sizes ``R`` so that ``R (3s + 5t + 16)`` fits the working
+memory it is given. A remap also keeps its row pairs
+sorted by old row: 16 bytes a carried row, beside the plan's own 16.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from ..entries import nbytes
 from ..plan import Step
 from ..sources.base import RowChecks, Source
 from .preserve import write_zeros
 from .transform import CarriedMean, fit, fresh_values
-from .writers import write_region, write_rows
+from .undo import Journal
 
-__all__ = ["row_ranges", "stream"]
+__all__ = ["Streamed", "plan_stream", "stream"]
 
 Tick = Callable[[int], None]
 
 
-def _rows_per_chunk(step: Step, chunk: int) -> tuple[int, int]:
-    row_bytes = max(1, step.nbytes // max(1, step.source_shape[0]))
-    rows_per_chunk = max(1, chunk // row_bytes)
-    if step.remap is not None:
-        # half the chunk: the row map's index arrays (16 bytes a row, twice) share the budget
-        rows_per_chunk = max(1, rows_per_chunk // 2)
-    return rows_per_chunk, row_bytes
+@dataclass(frozen=True)
+class Streamed:
+    """How one step is streamed: its row ranges and, for a remap, the row pairs by old row
+    (``cuts[k]``: the first pair whose old row lies in range ``k``)."""
+
+    step: Step
+    nbytes: int  # what reading the whole tensor takes (Source.nbytes)
+    ranges: tuple[tuple[int, int], ...]
+    rows_per_chunk: int
+    old_sorted: np.ndarray | None = field(default=None, repr=False)
+    new_sorted: np.ndarray | None = field(default=None, repr=False)
+    cuts: tuple[int, ...] = ()
 
 
-def row_ranges(step: Step, chunk: int) -> list[tuple[int, int]]:
-    """The row ranges :func:`stream` reads for ``step`` (what ``Source.verify`` fingerprints)."""
-    rows_per_chunk, _ = _rows_per_chunk(step, chunk)
-    if step.remap is not None:
-        return _remap_ranges(step, rows_per_chunk)[0]
-    block = step.block
-    return [(i, min(block[0], i + rows_per_chunk)) for i in range(0, block[0], rows_per_chunk)]
+def row_bytes(dtype: str, shape: tuple[int, ...], source_nbytes: int) -> int:
+    """Bytes of one row (``source_nbytes`` is the whole tensor's, for dtypes of no fixed size)."""
+    return max(1, nbytes(dtype, shape[1:]) or source_nbytes // max(1, shape[0]))
 
 
-def stream(step: Step, source: Source, v: Any, checks: RowChecks, chunk: int, tick: Tick) -> None:
-    """Write ``step`` into ``v`` in chunks of about ``chunk`` bytes, reading the ranges
-    ``source.verify`` checked (``checks``)."""
-    rows_per_chunk, row_bytes = _rows_per_chunk(step, chunk)
-    if step.remap is not None:
-        _stream_remap(step, source, v, checks, rows_per_chunk, row_bytes, tick)
-        return
-    block, origin = step.block, step.origin  # source row r goes to row origin[0] + r
-    ranges = list(checks.ranges)
-    full_width = tuple(block[1:]) == tuple(step.shape[1:])
-    for (start, stop), chunk_value in zip(ranges, source.read_rows(checks), strict=True):
-        value = fit(step, chunk_value, keep=0)
-        if full_width:
-            write_rows(v, np.arange(origin[0] + start, origin[0] + stop, dtype=np.int64), value)
-        else:
-            write_region(v, (origin[0] + start, *origin[1:]), value)
-        tick((stop - start) * row_bytes)
-    write_zeros(v, step, chunk_bytes=chunk)
-    tick((step.source_shape[0] - block[0]) * row_bytes)  # rows beyond the block are not read
-
-
-def _remap_ranges(step: Step, rows_per_chunk: int) -> tuple[list[tuple[int, int]], list[int], Any, Any]:
-    """Row ranges that hold carried rows (in old-row order), ``cuts[k]`` the first pair in
-    range ``k``, and the (old, new) row pairs sorted by old row."""
-    assert step.remap is not None
-    rows = step.remap.rows
-    order = np.argsort(rows.old_rows, kind="stable")
-    old_sorted, new_sorted = rows.old_rows[order], rows.new_rows[order]
-    del order
-    ranges, cuts = [], [0]
+def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
+    """Row ranges of about ``working`` bytes of working memory each (see the module's note)."""
+    s = row_bytes(step.source_dtype, step.source_shape, source_nbytes)
+    t = row_bytes(step.dtype, step.shape, source_nbytes)
+    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16))
+    if step.remap is None:
+        end = step.block[0]
+        ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))
+        return Streamed(step, source_nbytes, ranges, rows_per_chunk)
+    old_sorted, new_sorted = _by_old_row(step.remap.rows.old_rows, step.remap.rows.new_rows)
+    spans: list[tuple[int, int]] = []
+    cuts = [0]
     while cuts[-1] < old_sorted.size:
         start = int(old_sorted[cuts[-1]])
         stop = min(step.source_shape[0], start + rows_per_chunk)
-        ranges.append((start, stop))
+        spans.append((start, stop))
         cuts.append(int(np.searchsorted(old_sorted, stop, side="left")))
-    return ranges, cuts, old_sorted, new_sorted
+    return Streamed(step, source_nbytes, tuple(spans), rows_per_chunk, old_sorted, new_sorted, tuple(cuts))
 
 
-def _stream_remap(step: Step, source: Source, v: Any, checks: RowChecks, rows_per_chunk: int, row_bytes: int,
-                  tick: Tick) -> None:
-    """Gather old rows chunk by chunk (in old-row order) into their new positions."""
-    assert step.remap is not None
-    ranges, cuts, old_sorted, new_sorted = _remap_ranges(step, rows_per_chunk)
-    if tuple(ranges) != checks.ranges:
-        raise AssertionError(f"{step.key!r}: the ranges read are not the ranges verified")
-    rows = step.remap.rows
-    other = tuple(step.block[1:])
-    full_width = other == tuple(step.shape[1:])
+def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs sorted by old row, in 16 bytes a pair at most (an argsort would need 24):
+    both rows packed into one int64, sorted in place, unpacked."""
+    if old.size and max(int(old.max()), int(new.max())) >= 1 << 31:
+        order = np.argsort(old, kind="stable")
+        return old[order], new[order]
+    packed = np.left_shift(old, 32, dtype=np.int64)  # one new array: no copy of old first
+    packed |= new
+    packed.sort()
+    new_sorted = packed & 0xFFFFFFFF
+    packed >>= 32
+    return packed, new_sorted
+
+
+def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: Journal, tick: Tick) -> None:
+    """Write ``plan.step`` into ``v``, chunk by chunk, through ``journal``."""
+    step = plan.step
+    chunks = source.read_rows(checks)
     mean = CarriedMean.of(step)
-    for k, value in enumerate(source.read_rows(checks)):
-        (start, stop), i, j = ranges[k], cuts[k], cuts[k + 1]
-        value = fit(step, tf.gather(value, old_sorted[i:j] - start), keep=0)
-        if mean is not None:
-            mean.add(value)
-        if full_width:
-            write_rows(v, new_sorted[i:j], value)
+    try:
+        _write_chunks(plan, chunks, v, journal, tick, mean)
+    finally:  # a generator left half-read on a failure: its reader thread ends now, not at gc
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    if step.remap is not None and step.remap.initializer is not None and step.remap.rows.fresh:
+        fresh = step.remap.rows.fresh_rows
+        for i in range(0, fresh.size, plan.rows_per_chunk):
+            rows = fresh[i : i + plan.rows_per_chunk]
+            journal.rows(step.target, v, rows, fresh_values(step, mean, count=rows.size))
+    t = row_bytes(step.dtype, step.shape, plan.nbytes)
+    write_zeros(journal, v, step, chunk_bytes=max(1, plan.rows_per_chunk * t))
+
+
+def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journal, tick: Tick,
+                  mean: CarriedMean | None) -> None:
+    step = plan.step
+    origin = step.origin  # source row r goes to row origin[0] + r
+    name = step.target
+    s = row_bytes(step.source_dtype, step.source_shape, plan.nbytes)
+    done = 0
+    full_width = tuple(step.block[1:]) == tuple(step.shape[1:])
+    for k, chunk in enumerate(chunks):
+        start, stop = plan.ranges[k]
+        if step.remap is None:
+            value = fit(step, chunk, keep=0)
+            if full_width:
+                journal.rows(name, v, range(origin[0] + start, origin[0] + stop), value)
+            else:
+                journal.region(name, v, (origin[0] + start, *origin[1:]), value)
         else:
-            for n, row in enumerate(new_sorted[i:j]):  # narrower rows: one region each
-                write_region(v, (int(row),) + (0,) * len(other), value[n : n + 1])
-        tick((stop - start) * row_bytes)
-    fresh = fresh_values(step, mean)
-    if fresh is not None:
-        write_rows(v, rows.fresh_rows, fresh)
-    write_zeros(v, step)
+            assert plan.old_sorted is not None and plan.new_sorted is not None
+            i, j = plan.cuts[k], plan.cuts[k + 1]
+            value = fit(step, tf.gather(chunk, plan.old_sorted[i:j] - start), keep=0)
+            if mean is not None:
+                mean.add(value)
+            journal.rows(name, v, plan.new_sorted[i:j], value)
+        del value, chunk
+        tick((stop - start) * s)
+        done += (stop - start) * s
+    tick(max(0, plan.nbytes - done))  # rows not read: beyond the block, or not carried

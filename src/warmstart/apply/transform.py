@@ -66,9 +66,10 @@ class CarriedMean:
         return self.total / self.count
 
 
-def fresh_values(step: Step, mean: CarriedMean | None = None) -> Any:
+def fresh_values(step: Step, mean: CarriedMean | None = None, count: int | None = None) -> Any:
     """Values for a remap's new positions from its initializer (``mean``: the carried rows'
-    mean, as wide as the written block), or None when they keep theirs."""
+    mean, as wide as the written block; ``count`` of them, all by default), or None when
+    they keep theirs."""
     remap = step.remap
     if remap is None or remap.initializer is None or remap.rows.fresh == 0:
         return None
@@ -77,9 +78,9 @@ def fresh_values(step: Step, mean: CarriedMean | None = None) -> Any:
             raise ValueError(f"{step.target}: initializer='mean' needs the carried rows' mean")
         row = mean.value()
         shape = list(row.shape)
-        shape[remap.axis] = remap.rows.fresh
+        shape[remap.axis] = remap.rows.fresh if count is None else count
         return tf.cast(tf.broadcast_to(row, shape), step.dtype)
     assert callable(remap.initializer)
     shape = list(step.shape)
-    shape[remap.axis] = remap.rows.fresh
+    shape[remap.axis] = remap.rows.fresh if count is None else count
     return tf.cast(tf.convert_to_tensor(remap.initializer(tuple(shape), step.dtype)), step.dtype)

@@ -1,14 +1,21 @@
-"""Every way a value gets into a variable: whole assigns, rows, boxes. The only code that writes.
+"""Every way a value gets into a variable, and out of it again for the undo log: whole assigns,
+rows, boxes; reads of what they will overwrite; and the end of TF's copy-on-read mode. The
+only code that writes.
 
 Each writer takes a Keras or TF variable (the TF variable behind a Keras one is written, so no
 autocast or copy stands between) and writes in place where TF can: ``scatter_update`` for
 rows, ``ResourceStridedSliceAssign`` for a box of a plain variable. Distributed variables get
 whole assigns or ``scatter_update``, which reach every replica; a slice write through one
 replica's handle would reach only that one.
+
+Sparse writes (``scatter_update``, strided-slice assigns) put a resource variable into TF's
+copy-on-read mode, in which every later dense read (a forward pass) copies the whole buffer.
+:func:`end_copy_on_read` turns it off again once a warm start has finished writing.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -16,7 +23,20 @@ import tensorflow as tf
 
 from ..targets.variables import tf_variable
 
-__all__ = ["write_block", "write_full", "write_region", "write_rows"]
+__all__ = [
+    "end_copy_on_read",
+    "read_box",
+    "read_rows",
+    "read_whole",
+    "write_block",
+    "write_full",
+    "write_region",
+    "write_rows",
+]
+
+log = logging.getLogger(__name__)
+
+_DISABLE_COPY_ON_READ = getattr(tf.raw_ops, "DisableCopyOnRead", None)  # TF >= 2.10
 
 
 def write_full(v: Any, value: tf.Tensor) -> None:
@@ -37,21 +57,28 @@ def write_block(v: Any, block: tf.Tensor) -> None:
 def write_rows(v: Any, rows: Any, values: tf.Tensor, *, axis: int = 0) -> None:
     """Write ``values`` into rows (``axis=0``) or columns (``axis=1``) ``rows`` of ``v``.
 
-    Whole rows on axis 0 go through ``scatter_update``, in place and on every replica;
-    anything else (columns, or rows narrower than the variable) patches a copy.
+    Rows on axis 0 go through ``scatter_update``, in place and on every replica; rows
+    narrower than the variable are completed with the rows' current values first. Columns
+    patch a copy of the whole variable.
     """
     tv = tf_variable(v)
     full = list(tv.shape)
     full[axis] = len(rows)
-    if axis == 0 and tuple(values.shape) == tuple(full):
+    indices = tf.constant(rows, tf.int64)
+    if axis == 0 and tuple(values.shape) != tuple(full):
+        current = np.array(tf.gather(_read(tv), indices))
+        current[(slice(None), *(slice(0, d) for d in values.shape[1:]))] = _host(values)
+        values = tf.constant(current)
+        del current
+    if axis == 0:
         # ResourceScatterUpdate copies rows in place at about memory speed (~5 GB/s here);
         # ResourceStridedSliceAssign is 3-5x slower on the same rows.
-        tv.scatter_update(tf.IndexedSlices(values, tf.constant(rows, tf.int64)))
+        tv.scatter_update(tf.IndexedSlices(values, indices))
         return
     current = np.array(tv.numpy())
     index: list[Any] = [slice(0, d) for d in values.shape]
     index[axis] = np.asarray(rows)
-    current[tuple(index)] = values.numpy()
+    current[tuple(index)] = _host(values)
     tv.assign(current)
 
 
@@ -66,5 +93,86 @@ def write_region(v: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
         )
         return
     current = np.array(tv.numpy())
-    current[tuple(slice(b, e) for b, e in zip(begin, end, strict=True))] = values.numpy()
+    current[tuple(slice(b, e) for b, e in zip(begin, end, strict=True))] = _host(values)
     tv.assign(current)
+
+
+# ---------------------------------------------------------------------------- reads, for undo
+
+
+def read_whole(v: Any) -> tf.Tensor:
+    """``v``'s current value sharing its buffer (no copy), for an undo log to hold while a
+    whole assign gives the variable a new buffer. Copy-on-read mode is turned off first, or
+    the read would copy."""
+    return _read(tf_variable(v))
+
+
+def read_rows(v: Any, rows: np.ndarray) -> np.ndarray:
+    """A copy of rows ``rows`` (axis 0) of ``v``, as a host array."""
+    return np.asarray(tf.gather(_read(tf_variable(v)), tf.constant(rows, tf.int64)))
+
+
+def read_box(v: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The box of ``shape`` at ``begin`` of ``v``, as a host array. On a CPU variable it is a
+    view of the variable's own buffer (no copy): use it, then drop it, before the next write,
+    or that write copies the whole variable."""
+    whole = _read(tf_variable(v))
+    if _on_cpu(whole) and whole.dtype != tf.string:  # strings: numpy would copy every one
+        return _host(whole)[tuple(slice(b, b + d) for b, d in zip(begin, shape, strict=True))]
+    return np.asarray(tf.slice(whole, list(begin), list(shape)))
+
+
+def _read(tv: Any) -> tf.Tensor:
+    no_copy = getattr(tv, "read_value_no_copy", None)
+    return no_copy() if no_copy is not None else tv.read_value()
+
+
+def _on_cpu(t: Any) -> bool:
+    return "CPU" in (getattr(t, "device", "") or "CPU").upper()
+
+
+def _host(t: Any) -> np.ndarray:
+    """A host array of ``t``: a view of a CPU tensor's buffer, a copy otherwise."""
+    view = getattr(t, "_numpy", None)
+    if view is not None and _on_cpu(t):
+        array = view()
+        if isinstance(array, np.ndarray):
+            return array
+    return np.asarray(t)
+
+
+# ---------------------------------------------------------------------------- copy-on-read
+
+
+def end_copy_on_read(v: Any) -> None:
+    """Take ``v`` out of TF's copy-on-read mode, so that a dense read (a forward pass) shares
+    its buffer again instead of copying it; a no-op for a variable not in that mode.
+
+    ``DisableCopyOnRead`` only flips the variable's mode flag: a variable in copy-on-read
+    mode has no other holder of its buffer (every read copied it). It exists from TF 2.10
+    on (``ResourceVariable.read_value_no_copy`` uses it); without it the mode stays, and is
+    logged. Each component of a distributed variable is its own resource: mirrored replicas
+    (``DistributedValues.values``) and shards (``ShardedVariable.variables``) are turned off
+    one by one; a new kind of distributed variable plugs in at :func:`_components`.
+    """
+    if _DISABLE_COPY_ON_READ is None:
+        log.info("this TensorFlow has no DisableCopyOnRead: %s stays in copy-on-read mode", getattr(v, "name", v))
+        return
+    for part in _components(tf_variable(v)):
+        handle = getattr(part, "handle", None)
+        if handle is None:
+            continue
+        try:
+            _DISABLE_COPY_ON_READ(resource=handle)
+        except (tf.errors.OpError, ValueError, TypeError) as e:  # a handle TF will not take here
+            log.info("could not end copy-on-read mode of %s: %s", getattr(part, "name", part), e)
+
+
+def _components(tv: Any) -> list[Any]:
+    """The resource variables that hold ``tv``'s values: itself, or the replicas or shards
+    of a distributed variable."""
+    if isinstance(tv, tf.distribute.DistributedValues):
+        return [c for replica in tv.values for c in _components(replica)]
+    if isinstance(tv, tf.__internal__.distribute.ShardedVariable):
+        return [c for shard in tv.variables for c in _components(shard)]
+    return [tv]

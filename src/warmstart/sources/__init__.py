@@ -53,9 +53,9 @@ def open_source(path: str | os.PathLike[str] | Location, *, target: KerasLayout 
         from .exported import SavedModelSource
 
         return SavedModelSource(located, target, source_root=source_root)
-    from ._row_contract import TF2Source
+    from .tf2 import TF2Checkpoint
 
-    return TF2Source(located, source_root=source_root)
+    return TF2Checkpoint(located, source_root=source_root)
 
 
 def _open_h5_file(located: Location, target: KerasLayout | None) -> Source:

@@ -18,7 +18,6 @@ from dataclasses import replace
 
 from ..entries import EntryKind, NameSource, SourceEntry
 from ..layout import KerasLayout
-from ._row_contract import RowContract
 from .locate import Location
 from .tf2 import TF2Checkpoint
 
@@ -27,7 +26,7 @@ __all__ = ["EXPORT_LISTS", "SavedModelSource", "export_entries"]
 EXPORT_LISTS = frozenset({"variables", "_all_variables", "trainable_variables", "non_trainable_variables"})
 
 
-class SavedModelSource(RowContract, TF2Checkpoint):  # type: ignore[misc]
+class SavedModelSource(TF2Checkpoint):
     """A SavedModel's variables; an export's named by variable name (:func:`export_entries`)."""
 
     def __init__(self, located: Location, layout: KerasLayout | None = None, *,

@@ -236,6 +236,11 @@ class H5Source:
             raise CheckpointReadError(join_problems("the file's data is unreadable:", problems))
         return out
 
+    def nbytes(self, key: str) -> int:
+        """Bytes a read of ``key`` takes: the dataset's dense size (strings: what h5py stores)."""
+        ds = self._dataset(key)
+        return int(ds.size) * int(ds.dtype.itemsize or 8)
+
     def streamable(self, key: str) -> bool:
         try:
             ds = self._dataset(key)

@@ -8,6 +8,7 @@ No TensorFlow: the state file is a two-line text proto, parsed here so that TF's
 
 from __future__ import annotations
 
+import codecs
 import glob
 import os
 import re
@@ -132,7 +133,10 @@ def _latest(state: Path) -> str:
             f"the state file {str(state)!r} names no model_checkpoint_path; it is not a "
             f"tf.train.CheckpointManager state file.\n  Fix: pass a checkpoint prefix instead."
         )
-    return m.group(1).encode("utf-8").decode("unicode_escape")
+    # A text-proto string: raw UTF-8 (what TF writes) or C escapes of its bytes (\303\250, as
+    # protobuf's as_utf8=False writes). Unescape to bytes first, then decode them as a path.
+    raw, _ = codecs.escape_decode(m.group(1).encode("utf-8"))  # type: ignore[attr-defined]
+    return os.fsdecode(raw)
 
 
 def _checked(prefix: str, fmt: str, root_is_model: bool, given: str) -> Location:

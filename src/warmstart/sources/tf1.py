@@ -12,7 +12,7 @@ names take.
   ``optimizer=`` carries them into a Keras optimizer. ``global_step`` and Adam's
   ``beta1_power``/``beta2_power`` are ``other``.
 
-Reading is the TF2 reader's (``RestoreV2`` for whole tensors, the bundle for rows).
+Reading is the TF2 reader's: every file opened once, every byte checked (the bundle reader).
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 
 from ..entries import EntryKind, NameSource, SourceEntry
-from ..errors import CheckpointReadError
-from ._row_contract import RowContract
 from .locate import Location
-from .tf2 import TF2Checkpoint, _first_line
+from .tf2 import TF2Checkpoint
 
 __all__ = ["TF1Checkpoint", "tf1_entries"]
 
@@ -45,27 +43,22 @@ _TF1_SLOTS = {
 _OTHER = re.compile(r"^(global_step|beta[12]_power(_\d+)?)$")
 
 
-class TF1Checkpoint(RowContract, TF2Checkpoint):  # type: ignore[misc]
-    """An opened TF1 checkpoint: a :class:`~warmstart.sources.base.Source`."""
+class TF1Checkpoint(TF2Checkpoint):
+    """An opened TF1 checkpoint: a :class:`~warmstart.sources.base.Source` (the TF2 reader's
+    snapshot and checks, with names from the keys instead of an object graph)."""
 
-    def __init__(self, located: Location) -> None:  # not TF2Checkpoint's: there is no graph
-        self.location = located
-        self.prefix = located.path
-        try:
-            reader = tf.train.load_checkpoint(self.prefix)
-        except (tf.errors.OpError, ValueError) as e:
-            raise CheckpointReadError(
-                f"cannot read the index {self.prefix + '.index'!r}: {_first_line(e)}.\n"
-                f"  Fix: the file is not a TF checkpoint index or is damaged; use another checkpoint."
-            ) from None
-        shapes = {k: tuple(int(d) for d in v) for k, v in reader.get_variable_to_shape_map().items()}
-        self._dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
-        entries, merged = tf1_entries(shapes, self._dtypes)
+    def _parse_graph(self, located: Location) -> None:  # there is no graph: the keys are the names
+        index = self.index.entries
+        shapes = {k: e.shape for k, e in index.items()}
+        dtypes = {k: e.dtype.name for k, e in index.items()}
+        entries, merged = tf1_entries(shapes, dtypes)
         self.entries: tuple[SourceEntry, ...] = tuple(entries)
         self._merged = merged
-        for name, parts in merged.items():
-            self._dtypes[name] = self._dtypes[parts[0]]
-        self.model_path, self.keras = "", False
+        self.model_path, self.keras, self.models = "", False, ()
+
+    def nbytes(self, key: str) -> int:
+        parts = self._merged.get(key)
+        return sum(TF2Checkpoint.nbytes(self, p) for p in parts) if parts else TF2Checkpoint.nbytes(self, key)
 
     def read(self, keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tf.Tensor]:
         """As TF2's, with each merged ``name/part_k`` entry read part by part and concatenated."""

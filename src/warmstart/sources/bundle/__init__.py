@@ -50,36 +50,51 @@ to do. Wrong arguments (a row range outside the tensor, a string tensor asked fo
 
 The package, one job a module: ``wire`` (varints, protobuf fields), ``dtypes`` (TF
 ``DataType`` numbers), ``slices`` (tensor slices and their OrderedCode keys), ``checksum``
-(masked crc32c), ``sstable`` (the index file's table layout), ``entries`` (header and entry
-protos), ``index`` (:func:`read_index`, file paths), ``rows`` (:func:`read_rows`,
-:func:`read_tensor`), ``verify`` (:func:`verify`, streamed).
+(masked crc32c, and combining the crcs of consecutive pieces), ``sstable`` (the index file's
+table layout), ``entries`` (header and entry protos), ``index`` (:func:`read_index`, file
+paths), ``files`` (:class:`BundleFiles`: the index and every data file opened once, the
+snapshot a warm start reads from), ``rows`` (:func:`read_rows`, :func:`read_tensor`),
+``strings`` (:func:`read_strings`), ``verify`` (:func:`verify`, streamed, with row-range
+fingerprints). Every reading function takes a prefix (each call opens by path) or a
+:class:`BundleFiles` (reads go through its held descriptors).
 """
 
 from __future__ import annotations
 
-from .checksum import mask, unmask
+from .checksum import CrcJoiner, crc_combine, mask, unmask
 from .dtypes import DType
 from .entries import BundleEntry, BundleHeader
-from .index import BundleIndex, data_path, index_path, read_index
-from .rows import read_rows, read_tensor
+from .files import BundleFiles
+from .index import BundleIndex, data_path, index_path, parse_index, read_index
+from .rows import read_rows, read_tensor, row_pieces
 from .slices import Extent, TensorSlice, decode_slice_key, slice_key
+from .strings import StringSpan, read_string_rows, read_strings, verify_string_rows
 from .verify import verify
 
 __all__ = [
     "BundleEntry",
+    "BundleFiles",
     "BundleHeader",
     "BundleIndex",
+    "CrcJoiner",
     "DType",
     "Extent",
+    "StringSpan",
     "TensorSlice",
+    "crc_combine",
     "data_path",
     "decode_slice_key",
     "index_path",
     "mask",
+    "parse_index",
     "read_index",
     "read_rows",
+    "read_string_rows",
+    "read_strings",
     "read_tensor",
+    "row_pieces",
     "slice_key",
     "unmask",
     "verify",
+    "verify_string_rows",
 ]

@@ -89,6 +89,11 @@ def read_index(prefix: str | os.PathLike[str]) -> BundleIndex:
             data = f.read()
     except OSError as e:
         raise _open_error(path, e, "checkpoint index") from None
+    return parse_index(prefix, path, data)
+
+
+def parse_index(prefix: str, path: str, data: bytes) -> BundleIndex:
+    """Parse the bytes of ``<prefix>.index`` (read from ``path``)."""
     try:
         return _parse_index(prefix, path, data)
     except _Malformed as e:

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Self
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from ...errors import CheckpointReadError
+from .checksum import _crc_extend, unmask
 from .entries import BundleEntry
-from .index import BundleIndex, _open_error, data_path
+from .files import BundleFiles, opened
+from .index import BundleIndex
+
+Files = str | os.PathLike[str] | BundleFiles
+"""Where data is read from: a prefix (each read opens its file by path) or a held
+:class:`BundleFiles` snapshot."""
 
 _MAX_PREADV = 0x7FFFF000  # Linux returns at most this many bytes per read call
 
 class _DataFile:
-    """An open data file, checked to hold ``[offset, offset + size)`` of an entry."""
+    """An open data file (``fd``, named ``path`` in messages), checked to hold
+    ``[offset, offset + size)`` of an entry. It does not own ``fd``."""
 
-    def __init__(self, path: str, entry: BundleEntry) -> None:
-        self.path = path
-        self.entry = entry
-        try:
-            self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError as e:
-            raise _open_error(self.path, e, "checkpoint data file") from None
-        length = os.fstat(self.fd).st_size
+    def __init__(self, fd: int, path: str, entry: BundleEntry) -> None:
+        self.fd, self.path, self.entry = fd, path, entry
+        length = os.fstat(fd).st_size
         if entry.offset + entry.size > length:
-            os.close(self.fd)
             raise self.truncated(length)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
 
     def truncated(self, length: int) -> CheckpointReadError:
         e = self.entry
@@ -49,10 +45,21 @@ class _DataFile:
         view = memoryview(buf)  # type: ignore[arg-type]  # ndarray is a buffer
         done = 0
         while done < len(view):
-            n = os.preadv(self.fd, [view[done : done + _MAX_PREADV]], offset + done)
+            try:
+                n = os.preadv(self.fd, [view[done : done + _MAX_PREADV]], offset + done)
+            except OSError as e:
+                raise CheckpointReadError(
+                    f"reading {_what(self.entry)} from {self.path!r} failed: {e.strerror or e}."
+                ) from None
             if n == 0:
                 raise self.truncated(offset + done)
             done += n
+
+
+@contextmanager
+def _data_file(src: Files, index: BundleIndex, entry: BundleEntry) -> Iterator[_DataFile]:
+    with opened(src, index, entry) as (fd, path):
+        yield _DataFile(fd, path, entry)
 
 
 def _what(entry: BundleEntry) -> str:
@@ -107,24 +114,19 @@ def _not_row_readable(entry: BundleEntry) -> str | None:
     return None
 
 
-def read_rows(
-    prefix: str | os.PathLike[str],
-    index: BundleIndex,
-    key: str | BundleEntry,
-    start: int,
-    stop: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+def read_rows(src: Files, index: BundleIndex, key: str | BundleEntry, start: int, stop: int,
+              out: np.ndarray | None = None) -> np.ndarray:
     """Rows ``[start, stop)`` (first axis) of a fixed-size-dtype tensor, read with
     ``os.preadv`` straight into ``out`` (or a new array): memory is the rows, nothing more.
 
-    ``key`` is a checkpoint key or a :class:`BundleEntry` (e.g. one of ``index.parts(key)``,
-    whose rows are then the slice's own). A tensor sliced along its first axis only (how
-    ``ShardedVariable`` saves) is read from the slices that overlap the range. The result has
-    the entry's ``dtype.storage`` (bfloat16 comes back as uint16 bits, float8 as uint8); an
-    ``out`` may have any dtype of that itemsize, or must be the exact dtype where numpy has it.
-    The bytes are not checksummed here (a row range cannot be: TF's crc covers the whole
-    tensor); :func:`verify` checks them.
+    ``src`` is the checkpoint prefix or a held :class:`BundleFiles`. ``key`` is a checkpoint
+    key or a :class:`BundleEntry` (e.g. one of ``index.parts(key)``, whose rows are then the
+    slice's own). A tensor sliced along its first axis only (how ``ShardedVariable`` saves) is
+    read from the slices that overlap the range. The result has the entry's ``dtype.storage``
+    (bfloat16 comes back as uint16 bits, float8 as uint8); an ``out`` may have any dtype of
+    that itemsize, or must be the exact dtype where numpy has it. The bytes are not
+    checksummed here (TF's crc covers the whole tensor); :func:`verify` checks them, and
+    fingerprints row ranges so that a later read can be checked too.
     """
     entry = _resolve(index, key)
     why = _not_row_readable(entry)
@@ -139,60 +141,112 @@ def read_rows(
         raise ValueError(f"rows [{start}, {stop}) are not within [0, {rows}] of {_what(entry)}")
     result = _prepare_out(entry, (stop - start, *entry.shape[1:]), out)
     if entry.sliced:
-        _read_sliced_rows(os.fspath(prefix), index, entry, start, stop, result)
+        _read_sliced_rows(src, index, entry, start, stop, result)
     else:
-        _read_piece(_data_file(prefix, index, entry), entry, start, stop, result)
+        _read_piece(src, index, entry, start, stop, result)
     return result
 
 
-def _data_file(prefix: str | os.PathLike[str], index: BundleIndex, entry: BundleEntry) -> str:
-    return data_path(prefix, entry.shard_id, index.header.num_shards)
-
-
-def _read_piece(path: str, entry: BundleEntry, start: int, stop: int, out: np.ndarray) -> None:
-    """Rows ``[start, stop)`` of one physical entry (in data file ``path``) into ``out``."""
+def _read_piece(src: Files, index: BundleIndex, entry: BundleEntry, start: int, stop: int,
+                out: np.ndarray) -> None:
+    """Rows ``[start, stop)`` of one physical entry into ``out``."""
     if start == stop or out.size == 0:
         return
-    _check_fixed(entry, path)
     row_bytes = entry.size // entry.shape[0]
-    with _DataFile(path, entry) as f:
+    with _data_file(src, index, entry) as f:
+        _check_fixed(entry, f.path)
         f.read_into(_bytes_of(out), entry.offset + start * row_bytes)
 
 
-def _read_sliced_rows(
-    prefix: str, index: BundleIndex, entry: BundleEntry, start: int, stop: int, out: np.ndarray
-) -> None:
-    """Rows of a tensor sliced along axis 0: each overlapping slice fills its share of ``out``."""
-    covered: list[tuple[int, int]] = []
+def row_pieces(index: BundleIndex, entry: BundleEntry, start: int, stop: int) -> list[tuple[BundleEntry, int, int]]:
+    """The physical entries that hold rows ``[start, stop)``, each with the rows (its own
+    numbering) taken from it, in row order; raises if the stored slices leave a gap."""
+    if not entry.sliced:
+        return [(entry, start, stop)] if start < stop else []
+    pieces = []
     for s, part in zip(entry.slices, index.parts(entry.key), strict=True):
         lo, hi = s.extents[0].bounds(entry.shape[0])
         a, b = max(lo, start), min(hi, stop)
         if a < b:
-            _read_piece(_data_file(prefix, index, part), part, a - lo, b - lo, out[a - start : b - start])
-            covered.append((a, b))
+            pieces.append((a, part, a - lo, b - lo))
+    pieces.sort(key=lambda p: p[0])
     reached = start
-    for a, b in sorted(covered):
+    for a, _, lo, hi in pieces:
         if a > reached:
             break
-        reached = max(reached, b)
+        reached = max(reached, a + hi - lo)
     if reached < stop:
         raise CheckpointReadError(
-            f"{_what(entry)} in {prefix!r}: its stored slices do not cover rows "
+            f"{_what(entry)} in {index.prefix!r}: its stored slices do not cover rows "
             f"[{reached}, {stop}).\n  Fix: the checkpoint is incomplete; use another one."
         )
+    return [(part, lo, hi) for _, part, lo, hi in pieces]
 
 
-def read_tensor(
-    prefix: str | os.PathLike[str], index: BundleIndex, key: str | BundleEntry, out: np.ndarray | None = None
-) -> np.ndarray:
-    """The whole of a fixed-size-dtype tensor, scalars included, read as :func:`read_rows` does."""
+def _read_sliced_rows(src: Files, index: BundleIndex, entry: BundleEntry, start: int, stop: int,
+                      out: np.ndarray) -> None:
+    """Rows of a tensor sliced along axis 0: each overlapping slice fills its share of ``out``."""
+    at = 0
+    for part, lo, hi in row_pieces(index, entry, start, stop):
+        _read_piece(src, index, part, lo, hi, out[at : at + hi - lo])
+        at += hi - lo
+
+
+def read_tensor(src: Files, index: BundleIndex, key: str | BundleEntry, out: np.ndarray | None = None,
+                *, check: bool = False) -> np.ndarray:
+    """The whole of a fixed-size-dtype tensor: scalars, and tensors stored in slices of any
+    kind (assembled). With ``check``, every stored piece's bytes are compared with the crc32c
+    TF stored, so the result is verified."""
     entry = _resolve(index, key)
-    if entry.shape or not entry.dtype.fixed_size:
-        rows = entry.shape[0] if entry.shape else 0
-        return read_rows(prefix, index, entry, 0, rows, out)  # raises the reason if any
-    result = _prepare_out(entry, (), out)
-    path = _data_file(prefix, index, entry)
-    _check_fixed(entry, path)
-    with _DataFile(path, entry) as f:
-        f.read_into(_bytes_of(result), entry.offset)
+    if not entry.dtype.fixed_size:
+        raise ValueError(f"{_what(entry)} has dtype {entry.dtype.name}, no fixed element size")
+    result = _prepare_out(entry, entry.shape, out)
+    if not entry.sliced:
+        with _data_file(src, index, entry) as f:
+            _check_fixed(entry, f.path)
+            f.read_into(_bytes_of(result), entry.offset)
+            if check:
+                _check_crc(f, result)
+        return result
+    stored = 0
+    for s, part in zip(entry.slices, index.parts(entry.key), strict=True):
+        box = result[tuple(slice(a, b) for a, b in s.bounds(entry.shape))]
+        piece = box if box.flags.c_contiguous else np.empty(box.shape, result.dtype)
+        with _data_file(src, index, part) as f:
+            _check_fixed(part, f.path)
+            f.read_into(_bytes_of(piece), part.offset)
+            if check:
+                _check_crc(f, piece)
+        if piece is not box:
+            box[...] = piece
+        stored += part.num_elements
+    if stored != entry.num_elements:
+        raise CheckpointReadError(
+            f"{_what(entry)} in {index.prefix!r}: its stored slices hold {stored} of its "
+            f"{entry.num_elements} elements.\n  Fix: the checkpoint is incomplete; use another one."
+        )
     return result
+
+
+def _check_crc(f: _DataFile, array: np.ndarray) -> None:
+    crc = _crc_extend(0, _bytes_of(array))
+    if crc != unmask(f.entry.crc32c):
+        raise crc_error(f.entry, f.path, crc)
+
+
+def damaged_error(entry: BundleEntry, path: str, what: object) -> CheckpointReadError:
+    """A tensor whose bytes do not decode (``what`` says how)."""
+    return CheckpointReadError(
+        f"{_what(entry)} in {path!r} is damaged: {what}.\n"
+        f"  Fix: restore the file from a backup or use another checkpoint."
+    )
+
+
+def crc_error(entry: BundleEntry, path: str, computed: int) -> CheckpointReadError:
+    """A tensor whose bytes do not match the crc32c TF stored for it."""
+    return CheckpointReadError(
+        f"{_what(entry)} fails its crc32c check in {path!r} (bytes [{entry.offset}, "
+        f"{entry.offset + entry.size})): stored {unmask(entry.crc32c):08x}, computed "
+        f"{computed:08x}. The data file is damaged.\n"
+        f"  Fix: restore the file from a backup or use another checkpoint."
+    )

@@ -3,18 +3,18 @@ variant tensors included."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 
 from ...errors import CheckpointReadError
-from .checksum import _U32, _crc_extend, unmask
+from .checksum import _U32, CrcJoiner, _crc_extend, unmask
 from .dtypes import _STRING, _VARIANT
 from .entries import BundleEntry
 from .index import BundleIndex
-from .rows import _data_file, _DataFile, _resolve, _what
+from .rows import Files, _data_file, _DataFile, _resolve, _what, crc_error, damaged_error
 from .wire import _Malformed, _varint
 
 
@@ -71,47 +71,85 @@ class _Stream:
         return crc
 
 
-def verify(
-    prefix: str | os.PathLike[str], index: BundleIndex, key: str | BundleEntry, chunk_bytes: int = 64 << 20
-) -> None:
+def verify(src: Files, index: BundleIndex, key: str | BundleEntry, chunk_bytes: int = 64 << 20,
+           ranges: Sequence[tuple[int, int]] = ()) -> tuple[int, ...]:
     """Check a tensor's bytes against the crc32c TF stored, streaming ``chunk_bytes`` at a
-    time. A sliced tensor is checked slice by slice. Raises CheckpointReadError naming the
-    key and the file on a mismatch, a truncated file or a malformed string/variant tensor."""
+    time; a sliced tensor is checked slice by slice. Raises CheckpointReadError naming the
+    key and the file on a mismatch, a truncated file or a malformed string/variant tensor.
+
+    ``ranges`` (row ranges ``[start, stop)`` of a row-readable tensor, sorted, not
+    overlapping) are fingerprinted in the same pass: the result is the crc32c of each range's
+    bytes, row-major as :func:`read_rows` returns them, so that a later read of the range can
+    be checked against the bytes verified now. Each byte is checksummed once (the crcs of
+    the pieces are combined, :class:`CrcJoiner`)."""
     entry = _resolve(index, key)
     if chunk_bytes < 1:
         raise ValueError("chunk_bytes must be positive")
+    if ranges and not entry.row_readable:
+        raise ValueError(f"{_what(entry)} cannot be fingerprinted by rows")
+    spans: dict[int, list[tuple[int, int, int]]] = {}  # range -> (row-major byte, crc, length)
+    row_bytes = (entry.dtype.itemsize or 0) * (entry.num_elements // entry.shape[0]) if ranges and entry.shape[0] else 0
     for part in index.parts(entry.key) if entry.sliced else (entry,):
-        _verify_one(_data_file(prefix, index, part), part, index.header.endianness, chunk_bytes)
-
-
-def _verify_one(path: str, entry: BundleEntry, endianness: str, chunk: int) -> None:
-    with _DataFile(path, entry) as f:
-        stream = _Stream(f, chunk)
-        try:
-            if entry.dtype.enum == _STRING:
-                crc = _string_crc(stream, entry, endianness)
-            elif entry.dtype.enum == _VARIANT:
-                crc = _variant_crc(stream, entry, endianness)
-            else:
-                crc = _pipelined_crc(f, entry.offset, entry.size, chunk)
-        except _Malformed as e:
+        first = 0 if part is entry else part.part.extents[0].bounds(entry.shape[0])[0]  # type: ignore[union-attr]
+        marks = _marks(ranges, first, part.shape[0] if part.shape else 0, row_bytes)
+        with _data_file(src, index, part) as f:
+            pieces = _verify_one(f, part, index.header.endianness, chunk_bytes, marks)
+        for k, at, crc, n in pieces:
+            spans.setdefault(k, []).append((first * row_bytes + at, crc, n))
+    out = []
+    for k, (start, stop) in enumerate(ranges):
+        joined, reached = CrcJoiner(), start * row_bytes
+        for at, crc, n in sorted(spans.get(k, ())):
+            if at != reached:
+                break
+            joined.add(crc, n)
+            reached += n
+        if reached != stop * row_bytes:
             raise CheckpointReadError(
-                f"{_what(entry)} in {path!r} is damaged: {e}.\n"
-                f"  Fix: restore the file from a backup or use another checkpoint."
-            ) from None
+                f"{_what(entry)} in {index.prefix!r}: its stored slices do not cover rows "
+                f"[{start}, {stop}).\n  Fix: the checkpoint is incomplete; use another one."
+            )
+        out.append(joined.value)
+    return tuple(out)
+
+
+def _marks(ranges: Sequence[tuple[int, int]], first: int, rows: int, row_bytes: int) -> list[tuple[int, int, int]]:
+    """The byte spans ``(lo, hi, range number)`` of the ranges within one stored piece whose
+    first row is ``first`` (bytes counted from the piece's start)."""
+    marks = []
+    for k, (start, stop) in enumerate(ranges):
+        a, b = max(start, first), min(stop, first + rows)
+        if a < b:
+            marks.append(((a - first) * row_bytes, (b - first) * row_bytes, k))
+    return marks
+
+
+def _verify_one(f: _DataFile, entry: BundleEntry, endianness: str, chunk: int,
+                marks: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    stream = _Stream(f, chunk)
+    pieces: list[tuple[int, int, int, int]] = []
+    try:
+        if entry.dtype.enum == _STRING:
+            crc = _string_crc(stream, entry, endianness)
+        elif entry.dtype.enum == _VARIANT:
+            crc = _variant_crc(stream, entry, endianness)
+        else:
+            crc, pieces = _pipelined_crc(f, entry.offset, entry.size, chunk, marks)
+    except _Malformed as e:
+        raise damaged_error(entry, f.path, e) from None
     if crc != unmask(entry.crc32c):
-        raise CheckpointReadError(
-            f"{_what(entry)} fails its crc32c check in {path!r} (bytes [{entry.offset}, "
-            f"{entry.offset + entry.size})): stored {unmask(entry.crc32c):08x}, computed "
-            f"{crc:08x}. The data file is damaged.\n"
-            f"  Fix: restore the file from a backup or use another checkpoint."
-        )
+        raise crc_error(entry, f.path, crc)
+    return pieces
 
 
-def _pipelined_crc(f: _DataFile, offset: int, size: int, chunk: int) -> int:
-    """crc32c of ``size`` bytes at ``offset``, reading the next half-chunk in a thread while
-    the current one is checksummed: preadv releases the GIL and crc32c does not, so the two
-    overlap and a warm-cache pass costs about one read instead of a read plus a checksum."""
+def _pipelined_crc(f: _DataFile, offset: int, size: int, chunk: int,
+                   marks: Sequence[tuple[int, int, int]] = ()) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """crc32c of ``size`` bytes at ``offset``, and the crcs of the pieces that lie in the
+    marked spans ``(lo, hi, tag)`` (sorted, relative to ``offset``), as ``(tag, lo, crc, n)``.
+
+    The next half-chunk is read in a thread while the current one is checksummed: preadv
+    releases the GIL and crc32c does not, so the two overlap and a warm-cache pass costs
+    about one read instead of a read plus a checksum."""
     half = max(1 << 16, min(chunk // 2, size))
     buffers = (np.empty(half, np.uint8), np.empty(half, np.uint8))
 
@@ -120,16 +158,31 @@ def _pipelined_crc(f: _DataFile, offset: int, size: int, chunk: int) -> int:
         f.read_into(buffers[k][:n], at)
         return buffers[k][:n]
 
-    crc, at, k = 0, offset, 0
+    whole, pieces, m = CrcJoiner(), [], 0
+    at, k = offset, 0
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, k, at) if size else None
         while pending is not None:
             data = pending.result()
+            base, end = at - offset, at - offset + len(data)
             at += len(data)
             k ^= 1
             pending = pool.submit(load, k, at) if at < offset + size else None
-            crc = _crc_extend(crc, data)
-    return crc
+            pos = base
+            while pos < end:  # split at the marks' edges: each piece in one mark or none
+                while m < len(marks) and marks[m][1] <= pos:
+                    m += 1
+                inside = m < len(marks) and marks[m][0] <= pos
+                cut = min(end, marks[m][1] if inside else marks[m][0] if m < len(marks) else end)
+                crc = _crc_extend(0, data[pos - base : cut - base])
+                whole.add(crc, cut - pos)
+                if inside:
+                    pieces.append((marks[m][2], pos, crc, cut - pos))
+                pos = cut
+    return whole.value, pieces
+
+
+_VARINT_BLOCK = 1 << 16  # bytes of string lengths decoded at a time (the scan takes 8x that)
 
 
 def _decode_varints(data: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
@@ -159,7 +212,7 @@ def _string_crc(stream: _Stream, entry: BundleEntry, endianness: str) -> int:
         data = stream.peek(10)
         if not len(data):
             raise _Malformed("the string lengths run past the entry's size")
-        lengths, used = _decode_varints(data, left)
+        lengths, used = _decode_varints(data[:_VARINT_BLOCK], left)
         if not used and len(data) == stream.remaining:
             raise _Malformed("the string lengths run past the entry's size")
         stream.lo += used
