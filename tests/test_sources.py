@@ -187,3 +187,22 @@ def test_bit_flip_in_a_tensor_is_caught_before_any_write(tmp_path):
             ws.warm_start(target, prefix, memory_budget=hold)
         assert "nothing was written" in str(info.value)
         assert_untouched(before, target)
+
+
+def test_a_directory_holding_one_keras_file_resolves_to_it_and_several_are_named(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    backup = tmp_path / "backup"  # what keras.callbacks.BackupAndRestore leaves
+    backup.mkdir()
+    model.save_weights(backup / "latest.weights.h5")
+    assert locate(str(backup)).path == str(backup / "latest.weights.h5")
+    assert locate(str(backup)).format == "keras-weights"
+    model.save(backup / "model.keras")
+    with pytest.raises(ws.CheckpointReadError, match=r"holds 2 Keras files and no TF checkpoint: "
+                                                  r"latest.weights.h5, model.keras"):
+        locate(str(backup))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ws.CheckpointNotFoundError, match="no checkpoint in directory"):
+        locate(str(empty))

@@ -116,6 +116,14 @@ def _from_dir(p: Path, text: str) -> Location:
             f"which is latest: {', '.join(Path(x).name for x in prefixes[:6])}.\n"
             f"  Fix: pass one prefix, e.g. {prefixes[-1]!r}."
         )
+    keras_files = sorted(q.name for q in p.iterdir() if q.is_file() and q.name.endswith(tuple(_KERAS_SUFFIXES)))
+    if len(keras_files) == 1:  # a BackupAndRestore folder (latest.weights.h5), a model.save() folder
+        return locate(p / keras_files[0])
+    if keras_files:
+        raise CheckpointReadError(
+            f"{text!r} holds {len(keras_files)} Keras files and no TF checkpoint: {', '.join(keras_files[:6])}.\n"
+            f"  Fix: pass the one to warm-start from, e.g. {str(p / keras_files[-1])!r}."
+        )
     raise CheckpointNotFoundError(
         f"no checkpoint in directory {text!r}: it has no 'checkpoint' state file, no *.index "
         f"file and no SavedModel."
