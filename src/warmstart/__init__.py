@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .resume import restore_or_warm_start
     from .saving import save
 
+# The one place the version is written: pyproject.toml reads it (setuptools' dynamic version),
+# CHANGELOG.md's latest release must match it (tests/test_docs.py).
 __version__ = "0.1.0"
 
 # A library logs; the application decides where it goes (without this, warnings would

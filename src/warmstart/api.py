@@ -99,16 +99,37 @@ def warm_start(
     one sub-object of the checkpoint that is the model, for a checkpoint that holds several
     (``tf.train.Checkpoint(generator=g, discriminator=d)``: ``source_root="generator"``).
 
-    Returns the :class:`~warmstart.Report`. Raises a :class:`~warmstart.WarmStartError`
-    subclass (and leaves nothing written) when the source cannot be read or changes under
-    it, a rule is wrong, a vocabulary does not fit, ``strict`` finds a target that would stay
-    new, a pair under ``on_mismatch="error"`` differs, nothing at all would load, or the call
-    was stopped (``AbortedError``); ``RollbackError`` if undoing writes failed, naming which
-    variables hold what.
+    Returns:
+        Report: every target variable loaded (how, from which checkpoint variable, paired
+            by which rule), skipped (why) or missing, the checkpoint variables left unused,
+            and each optimizer slot. A dry run's report says what would be loaded and, in
+            ``problems``, what would fail.
 
-    >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
-    ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
-    >>> print(report)  # doctest: +SKIP
+    Raises:
+        CheckpointNotFoundError: nothing at ``source`` is a checkpoint.
+        CheckpointReadError: the checkpoint is damaged, truncated, or changed under the call.
+        RuleError: a rule is invalid or matched nothing.
+        VocabError: a vocabulary does not fit its table or its lookup layer's layout.
+        ShapeMismatchError: a pair under ``on_mismatch="error"`` differs.
+        IncompleteError: ``strict`` finds a target that would stay new
+            (``AmbiguousMatchError``: a pairing that would be a guess).
+        NothingToLoadError: nothing at all would load.
+        TargetNotBuiltError: the model has no variables yet.
+        UnsupportedTargetError: ``target`` is not a model, module or mapping.
+        OptimizerError: ``optimizer`` belongs to another model.
+        ArgumentError: an argument the call does not take.
+        AbortedError: ``progress`` raised or a write failed; every write was undone.
+        RollbackError: undoing the writes failed too; the message says which variables hold what.
+        BusyError: called from the ``progress`` callback of a warm start into the same variables.
+
+    Every error but ``RollbackError`` leaves the target and the optimizer as they were. With
+    several problems, one error is raised, of the first problem's class, and the message
+    lists the others after ``Also:``.
+
+    Example:
+        >>> report = ws.warm_start(model, "runs/v1", exclude=["head/.*"],
+        ...                        on_mismatch={"tower/.*": "overlap"})  # doctest: +SKIP
+        >>> print(report)  # doctest: +SKIP
     """
     check_arguments(source=source, optimizer_step=optimizer_step, memory_budget=memory_budget,
                     progress=progress, source_root=source_root, flags={"strict": strict, "dry_run": dry_run})

@@ -22,9 +22,12 @@ def shape_text(shape: Shape) -> str:
 class EntryKind(enum.StrEnum):
     """What a checkpoint entry holds."""
 
-    VARIABLE = "variable"  # a model variable: a candidate source for a target
-    SLOT = "slot"  # optimizer state attached to one model variable
-    OTHER = "other"  # optimizer hyperparameters, counters, save_counter, unpaired state
+    VARIABLE = "variable"
+    """A model variable: a candidate source for a target."""
+    SLOT = "slot"
+    """Optimizer state attached to one model variable (``slot_owner``, ``slot_name``)."""
+    OTHER = "other"
+    """Optimizer hyperparameters, counters, ``save_counter``, unpaired state."""
 
 
 class NameSource(enum.StrEnum):
@@ -45,15 +48,19 @@ class SourceEntry:
     """
 
     name: str
+    """The name rules refer to (``tower_0/kernel``)."""
     key: str
+    """Where the tensor is stored (a TF2 checkpoint key, an HDF5 dataset path)."""
     shape: Shape
     dtype: str
     kind: EntryKind = EntryKind.VARIABLE
     paths: tuple[str, ...] = ()
     full_name: str = ""
     name_source: NameSource = NameSource.FULL_NAME
-    slot_owner: str | None = None  # the owner's source name, for slots
+    slot_owner: str | None = None
+    """For a slot: the source name of the variable it belongs to."""
     slot_name: str | None = None
+    """For a slot: which one (``momentums``, ``velocities``, ``accumulators``, ...)."""
 
     @property
     def nbytes(self) -> int:

@@ -94,17 +94,22 @@ class LoadedEntry:
     source: str
     """The checkpoint variable it is loaded from."""
     action: Action
+    """How the stored tensor becomes the target's value."""
     shape: Shape
     """The target's shape."""
     source_shape: Shape
+    """The checkpoint tensor's shape."""
     dtype: str
     """The target's dtype."""
     source_dtype: str
+    """The checkpoint tensor's dtype."""
     strategy: Strategy
+    """Which rule paired the two (the report's ``matched by``)."""
     rule: str | None = None
     """The rename pattern that made the pair, if one did."""
     detail: str = ""
-    """For a remap: rows carried, new, dropped."""
+    """What the action did beyond a copy: for a remap, rows carried, new, dropped; for
+    ``preserve``, what was zeroed and what kept its initial value."""
     rows: tuple[tuple[str, int], ...] = ()
     """The same as numbers: ``(("carried", n), ("new", n), ("dropped", n))``."""
 
@@ -145,12 +150,17 @@ class Step(LoadedEntry):
 
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
-    """A target that is paired or ruled out, and not loaded."""
+    """A target that is paired or ruled out, and not loaded: one row of the report's
+    ``Skipped`` table. It keeps its current (initial) value."""
 
     target: str
+    """The model's variable."""
     source: str | None
+    """The checkpoint variable it was paired with; ``None`` when a rule left it out first."""
     reason: SkipReason
+    """Why it was not loaded."""
     detail: str
+    """The same in words: both shapes, the rule that excluded it, ..."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +215,13 @@ class SlotEntry:
     target: str
     """The owner variable."""
     slot: str
+    """The slot's name (``momentums``, ``velocities``, ...)."""
     outcome: SlotOutcome
+    """Loaded, fresh or skipped."""
     action: Action | None = None
+    """For a loaded slot: its variable's action (the slot follows it)."""
     reason: str | None = None
+    """For a slot that was not loaded: why."""
 
 
 @dataclass(frozen=True, slots=True)

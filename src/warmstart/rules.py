@@ -28,12 +28,18 @@ VocabRules = Mapping[str, Vocab | Hashed] | Mapping[re.Pattern[str], Vocab | Has
 
 
 class OnMismatch(enum.StrEnum):
-    """What to do when a paired variable's shape or dtype differs."""
+    """What to do when a paired variable's shape or dtype differs: ``on_mismatch=`` takes a
+    member or its string (``"overlap"``), for every pair or per name (``{regex: policy}``)."""
 
-    ERROR = "error"  # raise ShapeMismatchError before any write
-    SKIP = "skip"  # leave the target as it is and report it
-    OVERLAP = "overlap"  # copy the common block along every axis; the rest stays
-    PRESERVE = "preserve"  # overlap, with new entries that feed old outputs zero: the function is kept
+    ERROR = "error"
+    """Raise ``ShapeMismatchError`` before any write (with every other problem of the call)."""
+    SKIP = "skip"
+    """Leave the target as it is and report it (``shape_mismatch`` or ``dtype_mismatch``)."""
+    OVERLAP = "overlap"
+    """Copy the common block along every axis; the rest keeps its initial value."""
+    PRESERVE = "preserve"
+    """As ``overlap``, with new entries that feed old outputs set to zero: the layer computes
+    what it did on the old inputs, and its new units still learn."""
 
 
 @dataclass(frozen=True, slots=True)

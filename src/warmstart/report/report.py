@@ -44,18 +44,32 @@ class Report:
     """
 
     source: str
+    """The source as it was given (``"runs/v1"``)."""
     loaded: tuple[LoadedEntry, ...]
+    """Every target that was loaded (in a dry run: would be), with how and from where."""
     skipped: tuple[SkippedEntry, ...]
+    """Every target that was paired or ruled out and not loaded, with why."""
     missing: tuple[str, ...]
+    """Targets with no checkpoint variable to load from; they keep their initial values."""
     unused: tuple[str, ...]
+    """Checkpoint variables nothing was loaded from."""
     slots: tuple[SlotEntry, ...] = ()
+    """What happened to each optimizer slot (with ``optimizer=``)."""
     dry_run: bool = False
-    problems: tuple[str, ...] = ()  # what fails (or would fail) a real run
+    """True for ``dry_run=True``: nothing was written."""
+    problems: tuple[str, ...] = ()
+    """What fails (in a dry run: would fail) a real run; a real run raises instead."""
     missing_detail: dict[str, str] = field(default_factory=dict)
+    """Why each missing target found no source (the closest names, ambiguous candidates)."""
     nbytes: int = 0
+    """Bytes read from the checkpoint for what was loaded."""
     seconds: float | None = None
+    """How long the call took (``None`` for a dry run)."""
     notes: tuple[str, ...] = ()
+    """What the call did that the tables do not show (an optimizer built, the step carried)."""
     warnings: tuple[str, ...] = ()
+    """What to look at although the warm start ran: pairings that are guesses, a remap that
+    carries less than half of the old rows."""
     location: Location | None = None
     """The checkpoint that was read: its path, format and files."""
     rules: dict[str, Any] = field(default_factory=dict)
@@ -66,9 +80,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """No problems: a real run succeeded (a dry run would)."""
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (enums as their strings); :meth:`from_dict` reads it."""
         return {
             "source": self.source,
             "dry_run": self.dry_run,
@@ -144,6 +160,7 @@ class Report:
         )
 
     def summary(self) -> str:
+        """The first line of the report: how many variables were loaded, skipped, missing, unused."""
         if self.resumed:
             return f"resumed from {self.source}: restored exactly (the run's own checkpoint)"
         verb = "would load" if self.dry_run else "loaded"
