@@ -28,6 +28,15 @@ ROWS, WIDTH = 20_000, 16  # 1.25 MiB a table: streamed (with its Adam slots) und
 BUDGET = 512 << 10
 
 
+@pytest.fixture(autouse=True)
+def small_memory_tier(monkeypatch):
+    """Undo records beyond the first 64 KiB go to the undo file, so the faults here meet both
+    the records kept in memory and those in the file (the tables are a few MiB)."""
+    from warmstart.apply import spill
+
+    monkeypatch.setattr(spill, "MEMORY_TIER", 64 << 10)
+
+
 def build(seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     ids = keras.Input((2,), dtype="int32")

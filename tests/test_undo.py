@@ -29,7 +29,9 @@ def test_the_spill_file_gives_back_what_it_was_given():
 
 
 def fail_write(monkeypatch, number: int) -> None:
-    """Make the ``number``-th write of the undo file fail as a full disk does."""
+    """Make the ``number``-th write of the undo file fail as a full disk does (and send every
+    record to the file: none kept in memory)."""
+    monkeypatch.setattr(spill_module, "MEMORY_TIER", 0)
     write = Spill._write
     calls = []
 
@@ -94,3 +96,17 @@ def test_the_spill_file_has_no_name(tmp_path, monkeypatch):
     s.flush()
     assert list(tmp_path.iterdir()) == []
     s.close()
+
+
+def test_small_undos_stay_in_memory_and_larger_ones_go_to_the_file(monkeypatch):
+    monkeypatch.setattr(spill_module, "MEMORY_TIER", 100)
+    s = Spill()
+    try:
+        small = s.put(np.arange(60, dtype=np.uint8))
+        assert s._fd is None and small.kept is not None  # no file, no thread for a small undo
+        spilled = s.put(np.arange(50, dtype=np.uint8))  # 110 > 100: to the file
+        assert s._fd is not None and spilled.kept is None
+        np.testing.assert_array_equal(s.get(small), np.arange(60))
+        np.testing.assert_array_equal(s.get(spilled), np.arange(50))
+    finally:
+        s.close()

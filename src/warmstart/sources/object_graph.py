@@ -118,7 +118,9 @@ def entries_from_graph(
         entries.append(SourceEntry(f"{shortest}:{key.rsplit('/', 1)[-1]}", key,
                                    tuple(shapes.get(key, ())), dtypes.get(key, ""), EntryKind.OTHER, (), full_name,
                                    NameSource.STRUCTURE))
-    models = tuple(c.local_name for c in holders) if len(holders) > 1 else ()
+    # several models side by side (Checkpoint(generator=g, discriminator=d)); a SavedModel's
+    # root is the model, whose children (an export's variable lists) are not models
+    models = tuple(c.local_name for c in holders) if len(holders) > 1 and not root_is_model else ()
     return GraphEntries(tuple(entries), model_path, keras, models)
 
 
