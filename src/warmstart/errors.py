@@ -136,7 +136,9 @@ class RollbackError(WarmStartError):
 class BusyError(WarmStartError):
     """A warm start was started from inside another one that writes the same variables, on
     the same thread (from its ``progress`` callback). Warm starts into the same variables
-    from different threads do not raise this: they run one after the other."""
+    from different threads do not raise this: they run one after the other. Raised from a
+    ``progress`` callback, it stops the outer warm start too, which then raises an
+    ``AbortedError`` whose ``__cause__`` is this error (everything undone)."""
 
 
 def join_problems(headline: str, problems: Sequence[str], *, limit: int = 20) -> str:
