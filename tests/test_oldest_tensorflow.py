@@ -17,9 +17,10 @@ import pytest
 OLDEST = "2.16.2"
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-oldest-tf"
-# every test that uses TensorFlow but this one, the pure ones (no TensorFlow) and the demo's
-# end-to-end runs (minutes of training; the demo's pieces are tested by the rest)
-IGNORED = ["pure", "test_oldest_tensorflow.py", "test_demo.py"]
+# every test that uses TensorFlow but this one, the pure ones (no TensorFlow), the demo's
+# end-to-end runs (minutes of training; the demo's pieces are tested by the rest) and the docs'
+# shown outputs (they print the main environment's versions)
+IGNORED = ["pure", "test_oldest_tensorflow.py", "test_demo.py", "test_docs.py"]
 
 
 def _python() -> Path:
