@@ -9,10 +9,16 @@ read buffers (``2Rs``, one filled while the other is written), a remap's gathere
 (``16R``). :func:`plan_stream` sizes ``R`` so that ``R (3s + 5t + 16)`` fits the working
 memory it is given. A remap also keeps its row pairs
 sorted by old row: 16 bytes a carried row, beside the plan's own 16.
+
+Into a sharded variable, a chunk of consecutive rows never straddles a shard (nor a stored
+slice of the checkpoint): ``bounds`` split the ranges there, so each range is read from the
+slices that hold it and written into one shard. A remap's chunk is split by shard as it is
+written: its rows and their positions again (``t + 32`` bytes a row more).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,14 +57,19 @@ def row_bytes(dtype: str, shape: tuple[int, ...], source_nbytes: int) -> int:
     return max(1, nbytes(dtype, shape[1:]) or source_nbytes // max(1, shape[0]))
 
 
-def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
-    """Row ranges of about ``working`` bytes of working memory each (see the module's note)."""
+def plan_stream(step: Step, source_nbytes: int, working: int, *, bounds: tuple[int, ...] = (),
+                split: bool = False) -> Streamed:
+    """Row ranges of about ``working`` bytes of working memory each (see the module's note),
+    cut at ``bounds`` (source rows: where the target's shards or the stored slices begin);
+    ``split``: the target is sharded, and a remap's chunks are split by shard."""
     s = row_bytes(step.source_dtype, step.source_shape, source_nbytes)
     t = row_bytes(step.dtype, step.shape, source_nbytes)
-    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16))
+    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16 + ((t + 32) if split else 0)))
     if step.remap is None:
         end = step.block[0]
-        ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))
+        edges = sorted({0, end, *(c for c in bounds if 0 < c < end)})
+        ranges = tuple((i, min(b, i + rows_per_chunk))
+                       for a, b in itertools.pairwise(edges) for i in range(a, b, rows_per_chunk))
         return Streamed(step, source_nbytes, ranges, rows_per_chunk)
     old_sorted, new_sorted = _by_old_row(step.remap.rows.old_rows, step.remap.rows.new_rows)
     spans: list[tuple[int, int]] = []

@@ -1,0 +1,325 @@
+"""How a live variable's values are held under ``tf.distribute``, for the writers: one resource
+variable, or its replicas (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``), or its shards
+(``ParameterServerStrategy`` with a ``variable_partitioner``); and what cannot be written
+correctly (a strategy not listed here, replicas that are out of sync).
+
+A :class:`Placement` lists the variable's shards (row ranges, disjoint, in order; one for an
+unsharded variable); each shard lists its replicas, the resource variables that hold its
+rows. The writers write every replica of every shard the rows fall in, through each
+replica's own handle (never a slice through a ``MirroredVariable``'s handle, which reaches
+replica 0 only). Reads only; :mod:`warmstart.apply.writers` writes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import ReplicasOutOfSyncError, UnsupportedStrategyError
+from ..plan import Step
+from ..shards import ShardLayout, bytes_per_shard
+from ..validation import Problem
+from .variables import tf_variable
+
+__all__ = [
+    "FULL_COMPARE_BYTES",
+    "Kind",
+    "Placement",
+    "Shard",
+    "cross_replica_problem",
+    "distribution_notes",
+    "distribution_problems",
+    "out_of_sync",
+    "placement",
+    "shard_layouts",
+    "strategy_of",
+]
+
+FULL_COMPARE_BYTES = 16 << 20  # replicas up to this size are compared element by element
+
+_MIRRORING = ("MirroredStrategy", "CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy")
+_SHARDING = ("ParameterServerStrategyV2", "ParameterServerStrategy")
+
+
+class Kind(enum.StrEnum):
+    """How a variable is held."""
+
+    PLAIN = "plain"
+    """One resource variable on this process's devices: the writers' own fast paths."""
+    REMOTE = "remote"
+    """One resource variable on a parameter server (``CachingVariable``)."""
+    MIRRORED = "mirrored"
+    """Equal replicas, one per device (``MirroredVariable``)."""
+    SYNC_ON_READ = "sync_on_read"
+    """Replicas that differ by design and are aggregated when read (``SyncOnReadVariable``:
+    metrics, tf_keras batch-norm statistics)."""
+    SHARDED = "sharded"
+    """Row shards on parameter servers (``ShardedVariable``)."""
+    UNSUPPORTED = "unsupported"
+    """Held in a way the writers cannot write on every device: see ``Placement.why``."""
+
+
+@dataclass(frozen=True, eq=False)
+class Shard:
+    """Rows ``[start, stop)`` of a variable and the resource variables holding them.
+
+    ``independent`` replicas (sync-on-read) each keep their own value: each is saved for the
+    undo and written on its own (``scale`` times the value: a ``SUM`` variable's replicas
+    each hold a share). Otherwise the replicas are equal: the first is saved, all are written.
+    """
+
+    start: int
+    stop: int
+    replicas: tuple[Any, ...]
+    independent: bool = False
+    scale: float | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def device(self) -> str:
+        return self.replicas[0].device
+
+
+@dataclass(frozen=True, eq=False)
+class Placement:
+    kind: Kind
+    shards: tuple[Shard, ...] = ()
+    strategy: str = ""
+    """The strategy's class name ("" when none)."""
+    why: str = ""
+    """For ``UNSUPPORTED``: what is held how, and why it cannot be written."""
+
+    @property
+    def sharded(self) -> bool:
+        return self.kind is Kind.SHARDED
+
+    @property
+    def replicas(self) -> int:
+        return max((len(s.replicas) for s in self.shards), default=1)
+
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        """The first row of every shard after the first (where shards are cut)."""
+        return tuple(s.start for s in self.shards[1:])
+
+    def owner(self, rows: np.ndarray) -> np.ndarray:
+        """The shard each row lies in."""
+        return np.searchsorted(np.asarray(self.bounds, np.int64), rows, side="right")
+
+
+_PLAIN = Placement(Kind.PLAIN)
+
+
+def placement(v: Any) -> Placement:
+    """How ``v`` (a Keras or TF variable) is held; ``Kind.PLAIN`` for an ordinary variable."""
+    tv = tf_variable(v)
+    kind = type(tv).__name__
+    if kind in ("ResourceVariable", "UninitializedVariable") and not _is_distributed(tv):
+        return _PLAIN
+    rows = int(tv.shape[0]) if len(tv.shape) else 0
+    if kind == "CachingVariable":
+        inner = tv.get()
+        return Placement(Kind.REMOTE, (Shard(0, rows, (inner,)),), _strategy_name(tv))
+    if isinstance(tv, tf.__internal__.distribute.ShardedVariable):
+        return _sharded(tv)
+    if kind == "MirroredVariable":
+        return _replicated(tv, Kind.MIRRORED, rows)
+    if kind == "SyncOnReadVariable":
+        return _replicated(tv, Kind.SYNC_ON_READ, rows)
+    strategy = _strategy_name(tv)
+    return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
+        f"it is held as a {kind}{f' of {strategy}' if strategy else ''}; warmstart writes variables of "
+        f"MirroredStrategy, MultiWorkerMirroredStrategy and ParameterServerStrategy (and ordinary ones)"))
+
+
+def _is_distributed(tv: Any) -> bool:
+    return getattr(tv, "_distributed_container", None) is not None
+
+
+def _strategy_name(tv: Any) -> str:
+    strategy = getattr(tv, "_distribute_strategy", None)
+    return "" if strategy is None else type(strategy).__name__
+
+
+def strategy_of(v: Any) -> Any:
+    """The ``tf.distribute.Strategy`` that created ``v``, or None."""
+    tv = tf_variable(v)
+    strategy = getattr(tv, "_distribute_strategy", None)
+    if strategy is None and isinstance(tv, tf.__internal__.distribute.ShardedVariable) and tv.variables:
+        strategy = getattr(tv.variables[0], "_distribute_strategy", None)
+    return strategy
+
+
+def _replicated(tv: Any, kind: Kind, rows: int) -> Placement:
+    strategy = _strategy_name(tv)
+    if strategy not in _MIRRORING:
+        return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
+            f"it is held as a {type(tv).__name__} of {strategy or 'an unknown strategy'}; warmstart writes the replicas "
+            f"of MirroredStrategy and MultiWorkerMirroredStrategy variables only"))
+    replicas = tuple(tv.values)
+    bad = [type(r).__name__ for r in replicas if type(r).__name__ != "ResourceVariable"]
+    if bad:
+        return Placement(Kind.UNSUPPORTED, strategy=strategy,
+                         why=f"its replicas are {bad[0]}s, not resource variables")
+    if kind is Kind.MIRRORED:
+        return Placement(kind, (Shard(0, rows, replicas),), strategy)
+    aggregation = tv.aggregation
+    scale = None
+    if aggregation == tf.VariableAggregation.SUM:
+        if not tv.dtype.is_floating:
+            return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
+                f"it is a sync-on-read {tv.dtype.name} variable summed over its replicas: a value cannot "
+                f"be split into equal integer shares"))
+        scale = 1.0 / len(replicas)
+    elif aggregation not in (tf.VariableAggregation.MEAN, tf.VariableAggregation.ONLY_FIRST_REPLICA):
+        return Placement(Kind.UNSUPPORTED, strategy=strategy,
+                         why=f"it is a sync-on-read variable with aggregation {aggregation.name}")
+    return Placement(kind, (Shard(0, rows, replicas, independent=True, scale=scale),), strategy)
+
+
+def _sharded(sv: Any) -> Placement:
+    strategy = type(strategy_of(sv)).__name__ if strategy_of(sv) is not None else ""
+    if strategy and strategy not in _SHARDING:
+        return Placement(Kind.UNSUPPORTED, strategy=strategy,
+                         why=f"it is a ShardedVariable of {strategy}, not of ParameterServerStrategy")
+    shards, start = [], 0
+    for part in sv.variables:
+        inner = part.get() if type(part).__name__ == "CachingVariable" else part
+        if type(inner).__name__ not in ("ResourceVariable", "UninitializedVariable"):
+            return Placement(Kind.UNSUPPORTED, strategy=strategy,
+                             why=f"its shards are {type(inner).__name__}s, not resource variables")
+        rows = int(inner.shape[0])
+        shards.append(Shard(start, start + rows, (inner,)))
+        start += rows
+    return Placement(Kind.SHARDED, tuple(shards), strategy or "ParameterServerStrategy")
+
+
+# ---------------------------------------------------------------------------- before any write
+
+
+def cross_replica_problem() -> str | None:
+    """Why writing from here is wrong: a warm start called inside ``strategy.run`` (a replica
+    context) would run once per replica, each writing every replica."""
+    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        return ("warm_start was called in a replica context (inside strategy.run or a "
+                "replica function), where it would run once per replica.\n"
+                "  Fix: call it outside strategy.run: inside `with strategy.scope():` or outside any scope.")
+    return None
+
+
+def distribution_problems(named: Iterable[tuple[str, Any]], *, compare: bool = True) -> list[Problem]:
+    """What stops a warm start from writing ``named`` ((name, variable) pairs: what it will
+    write) on every device, checked before anything is written: a variable held in a way the
+    writers do not know, a call from a replica context, replicas out of sync (``compare``)."""
+    named = list(named)
+    problems = [
+        Problem(UnsupportedStrategyError,
+                f"cannot write {name!r}: {where.why}.\n"
+                f"  Fix: build the model under one of those strategies (or none), or exclude=[{name!r}].")
+        for name, where in ((n, placement(v)) for n, v in named) if where.kind is Kind.UNSUPPORTED
+    ]
+    context = cross_replica_problem()
+    if context is not None and any(placement(v).kind is not Kind.PLAIN for _, v in named):
+        problems.append(Problem(UnsupportedStrategyError, context))
+    if compare and not problems:
+        problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(named)]
+    return problems
+
+
+def distribution_notes(named: Iterable[tuple[str, Any]]) -> list[str]:
+    """One line per strategy: how many of the written variables are replicated or sharded."""
+    counts: dict[tuple[str, Kind, int], int] = {}
+    for _, v in named:
+        where = placement(v)
+        if where.kind in (Kind.MIRRORED, Kind.SYNC_ON_READ, Kind.SHARDED, Kind.REMOTE):
+            key = (where.strategy, where.kind, where.replicas)
+            counts[key] = counts.get(key, 0) + 1
+    notes = []
+    for (strategy, kind, replicas), n in sorted(counts.items()):
+        if kind is Kind.MIRRORED:
+            notes.append(f"{strategy}: {n} mirrored variable(s) written on each of their {replicas} replicas")
+        elif kind is Kind.SYNC_ON_READ:
+            notes.append(f"{strategy}: {n} sync-on-read variable(s) written on each of their {replicas} replicas")
+        elif kind is Kind.SHARDED:
+            notes.append(f"{strategy}: {n} sharded variable(s) written shard by shard on their parameter servers")
+        else:
+            notes.append(f"{strategy}: {n} variable(s) written on their parameter servers")
+    return notes
+
+
+def shard_layouts(steps: Iterable[Step], variables: Mapping[str, Any],
+                  slices_of: Callable[[str], tuple[int, ...]]) -> tuple[ShardLayout, ...]:
+    """The report's line for each step whose target is sharded or whose source is stored in
+    row slices (``slices_of(key)``: the rows of each, or ``()``)."""
+    out = []
+    for step in steps:
+        if not step.shape:
+            continue
+        where = placement(variables[step.target])
+        shards = tuple(s.rows for s in where.shards) if where.kind is Kind.SHARDED else (step.shape[0],)
+        slices = slices_of(step.key) or (step.source_shape[0],)
+        if len(shards) > 1 or len(slices) > 1:
+            out.append(ShardLayout(step.target, shards, slices, bytes_per_shard(step, shards)))
+    return tuple(out)
+
+
+def out_of_sync(named: Iterable[tuple[str, Any]]) -> list[str]:
+    """The mirrored variables among ``named`` whose replicas differ, one message each.
+
+    A replica of up to :data:`FULL_COMPARE_BYTES` is compared bit for bit with the first. A
+    larger one is compared by row digests: the wrapping sum of each row's bits (as 32- or
+    64-bit integers; computed on each replica's device, the digests compared on the first),
+    which any change to one element alters. A larger one of another element size (1 or 2
+    bytes, strings) is compared on its first and last 1,024 rows only.
+    """
+    out = []
+    for name, v in named:
+        where = placement(v)
+        if where.kind is not Kind.MIRRORED or where.replicas < 2:
+            continue
+        replicas = where.shards[0].replicas
+        first = _fingerprint(replicas[0])
+        for n, r in enumerate(replicas[1:], start=1):
+            if not _equal(first, _fingerprint(r), replicas[0].device):
+                out.append(
+                    f"the replicas of {name!r} ({where.strategy}) are out of sync: replica {n} on "
+                    f"{r.device} differs from replica 0 on {replicas[0].device}; a write through one "
+                    f"replica's handle (mv[0:2].assign, a raw strided-slice assign) does this.\n"
+                    f"  Fix: make them equal first (v.assign(v.values[0]) in cross-replica context), or "
+                    f"rebuild the model under the strategy; nothing was written."
+                )
+                break
+    return out
+
+
+def _fingerprint(r: Any) -> tf.Tensor:
+    dtype = r.dtype
+    with tf.device(r.device):
+        value = tf.raw_ops.ReadVariableOp(resource=r.handle, dtype=dtype)
+        size = int(np.prod(value.shape)) * (dtype.size if dtype != tf.string else 32)
+        if size <= FULL_COMPARE_BYTES or dtype == tf.string or dtype.size not in (4, 8):
+            if size > FULL_COMPARE_BYTES and len(value.shape) >= 1:
+                value = tf.concat([value[:1024], value[-1024:]], axis=0)
+            if dtype.is_floating or dtype.is_complex:
+                value = tf.bitcast(value, tf.int32 if dtype.size == 4 else tf.int64 if dtype.size == 8
+                                   else tf.int16 if dtype.size == 2 else tf.uint8)
+            return value
+        bits = tf.bitcast(value, tf.int32 if dtype.size == 4 else tf.int64)
+        if len(bits.shape) == 0:
+            return bits
+        return tf.reduce_sum(tf.reshape(bits, [bits.shape[0], -1]), axis=1)
+
+
+def _equal(a: tf.Tensor, b: tf.Tensor, device: str) -> bool:
+    if a.shape != b.shape:
+        return False
+    with tf.device(device):
+        return bool(tf.reduce_all(tf.equal(a, b)).numpy())
