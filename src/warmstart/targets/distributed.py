@@ -42,8 +42,8 @@ __all__ = [
 
 FULL_COMPARE_BYTES = 16 << 20  # replicas up to this size are compared element by element
 
-_MIRRORING = ("MirroredStrategy", "CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy")
-_SHARDING = ("ParameterServerStrategyV2", "ParameterServerStrategy")
+_MIRRORING = ("MirroredStrategy", "MultiWorkerMirroredStrategy")
+_SHARDING = ("ParameterServerStrategy",)
 
 
 class Kind(enum.StrEnum):
@@ -144,9 +144,15 @@ def _is_distributed(tv: Any) -> bool:
     return getattr(tv, "_distributed_container", None) is not None
 
 
+_PUBLIC_NAMES = {"ParameterServerStrategyV2": "ParameterServerStrategy",
+                 "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
+
+
 def _strategy_name(tv: Any) -> str:
+    """The strategy's class name, as users know it (``tf.distribute.<name>``)."""
     strategy = getattr(tv, "_distribute_strategy", None)
-    return "" if strategy is None else type(strategy).__name__
+    name = "" if strategy is None else type(strategy).__name__
+    return _PUBLIC_NAMES.get(name, name)
 
 
 def strategy_of(v: Any) -> Any:
@@ -187,6 +193,7 @@ def _replicated(tv: Any, kind: Kind, rows: int) -> Placement:
 
 def _sharded(sv: Any) -> Placement:
     strategy = type(strategy_of(sv)).__name__ if strategy_of(sv) is not None else ""
+    strategy = _PUBLIC_NAMES.get(strategy, strategy)
     if strategy and strategy not in _SHARDING:
         return Placement(Kind.UNSUPPORTED, strategy=strategy,
                          why=f"it is a ShardedVariable of {strategy}, not of ParameterServerStrategy")

@@ -22,7 +22,7 @@ from ..names import NOT_SLOT_LISTS, slot_name
 from .distributed import strategy_of
 from .variables import dtype_of, shape_of
 
-__all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "walk_optimizer"]
+__all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "slot_lists", "walk_optimizer"]
 
 ITERATIONS = "optimizer/iterations"
 
@@ -134,7 +134,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
             f"  Fix: pass a keras.optimizers optimizer, or leave optimizer=None to load weights only."
         )
     slots, handles = [], {}
-    for list_name, items in _slot_lists(inner):
+    for list_name, items in slot_lists(inner):
         for idx, slot_var in enumerate(items):
             owner = owners.get(idx)
             if owner is None or slot_var is None:
@@ -188,7 +188,7 @@ def _sharded_container(v: Any) -> Any:
     return ref() if callable(ref) else None
 
 
-def _slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
+def slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
     """The optimizer's per-variable lists, by attribute name.
 
     Attributes, not checkpoint children: Adafactor reassigns ``_r``/``_c``/``_v`` after
