@@ -182,7 +182,7 @@ class _Run:
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
         steps = _steps(self.plan, self.slots)
-        written = [(s.target, self.variables[s.target]) for s in steps]
+        written = [(s.target, self.variables[s.target]) for s in steps if s.target in self.variables]
         self.problems += distribution_problems(written)
         if self.problems and not self.dry_run:
             raise_problems(self.problems)

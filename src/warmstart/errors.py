@@ -111,7 +111,7 @@ class UnsupportedStrategyError(UnsupportedTargetError):
 
     >>> with central_storage.scope(): model = build()  # doctest: +SKIP
     >>> ws.warm_start(model, "runs/v1")  # doctest: +SKIP
-    UnsupportedStrategyError: cannot write 'd/kernel': it is held as a AggregatingVariable of CentralStorageStrategy; ...
+    UnsupportedStrategyError: cannot write 'd/kernel', 'd/bias': each is an AggregatingVariable of CentralStorageStrategy; ...
     """
 
 

@@ -136,8 +136,12 @@ def placement(v: Any) -> Placement:
         return _replicated(tv, Kind.SYNC_ON_READ, rows)
     strategy = _strategy_name(tv)
     return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
-        f"it is held as a {kind}{f' of {strategy}' if strategy else ''}; warmstart writes variables of "
+        f"each is {_a(kind)}{f' of {strategy}' if strategy else ''}; warmstart writes variables of "
         f"MirroredStrategy, MultiWorkerMirroredStrategy and ParameterServerStrategy (and ordinary ones)"))
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def _is_distributed(tv: Any) -> bool:
@@ -168,13 +172,13 @@ def _replicated(tv: Any, kind: Kind, rows: int) -> Placement:
     strategy = _strategy_name(tv)
     if strategy not in _MIRRORING:
         return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
-            f"it is held as a {type(tv).__name__} of {strategy or 'an unknown strategy'}; warmstart writes the replicas "
+            f"each is {_a(type(tv).__name__)} of {strategy or 'an unknown strategy'}; warmstart writes the replicas "
             f"of MirroredStrategy and MultiWorkerMirroredStrategy variables only"))
     replicas = tuple(tv.values)
     bad = [type(r).__name__ for r in replicas if type(r).__name__ != "ResourceVariable"]
     if bad:
         return Placement(Kind.UNSUPPORTED, strategy=strategy,
-                         why=f"its replicas are {bad[0]}s, not resource variables")
+                         why=f"their replicas are {bad[0]}s, not resource variables")
     if kind is Kind.MIRRORED:
         return Placement(kind, (Shard(0, rows, replicas),), strategy)
     aggregation = tv.aggregation
@@ -182,12 +186,12 @@ def _replicated(tv: Any, kind: Kind, rows: int) -> Placement:
     if aggregation == tf.VariableAggregation.SUM:
         if not tv.dtype.is_floating:
             return Placement(Kind.UNSUPPORTED, strategy=strategy, why=(
-                f"it is a sync-on-read {tv.dtype.name} variable summed over its replicas: a value cannot "
+                f"each is a sync-on-read {tv.dtype.name} variable summed over its replicas: a value cannot "
                 f"be split into equal integer shares"))
         scale = 1.0 / len(replicas)
     elif aggregation not in (tf.VariableAggregation.MEAN, tf.VariableAggregation.ONLY_FIRST_REPLICA):
         return Placement(Kind.UNSUPPORTED, strategy=strategy,
-                         why=f"it is a sync-on-read variable with aggregation {aggregation.name}")
+                         why=f"each is a sync-on-read variable with aggregation {aggregation.name}")
     return Placement(kind, (Shard(0, rows, replicas, independent=True, scale=scale),), strategy)
 
 
@@ -196,13 +200,13 @@ def _sharded(sv: Any) -> Placement:
     strategy = _PUBLIC_NAMES.get(strategy, strategy)
     if strategy and strategy not in _SHARDING:
         return Placement(Kind.UNSUPPORTED, strategy=strategy,
-                         why=f"it is a ShardedVariable of {strategy}, not of ParameterServerStrategy")
+                         why=f"each is a ShardedVariable of {strategy}, not of ParameterServerStrategy")
     shards, start = [], 0
     for part in sv.variables:
         inner = part.get() if type(part).__name__ == "CachingVariable" else part
         if type(inner).__name__ not in ("ResourceVariable", "UninitializedVariable"):
             return Placement(Kind.UNSUPPORTED, strategy=strategy,
-                             why=f"its shards are {type(inner).__name__}s, not resource variables")
+                             why=f"their shards are {type(inner).__name__}s, not resource variables")
         rows = int(inner.shape[0])
         shards.append(Shard(start, start + rows, (inner,)))
         start += rows
@@ -227,11 +231,16 @@ def distribution_problems(named: Iterable[tuple[str, Any]], *, compare: bool = T
     write) on every device, checked before anything is written: a variable held in a way the
     writers do not know, a call from a replica context, replicas out of sync (``compare``)."""
     named = list(named)
+    refused: dict[str, list[str]] = {}
+    for name, v in named:
+        where = placement(v)
+        if where.kind is Kind.UNSUPPORTED:
+            refused.setdefault(where.why, []).append(name)
     problems = [
         Problem(UnsupportedStrategyError,
-                f"cannot write {name!r}: {where.why}.\n"
-                f"  Fix: build the model under one of those strategies (or none), or exclude=[{name!r}].")
-        for name, where in ((n, placement(v)) for n, v in named) if where.kind is Kind.UNSUPPORTED
+                f"cannot write {_listed(names)}: {why}.\n"
+                f"  Fix: build the model under one of those strategies (or none), or exclude=[{names[0]!r}, ...].")
+        for why, names in refused.items()
     ]
     context = cross_replica_problem()
     if context is not None and any(placement(v).kind is not Kind.PLAIN for _, v in named):
@@ -239,6 +248,11 @@ def distribution_problems(named: Iterable[tuple[str, Any]], *, compare: bool = T
     if compare and not problems:
         problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(named)]
     return problems
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(map(repr, names[:3]))
+    return shown if len(names) <= 3 else f"{len(names)} variables ({shown}, ...)"
 
 
 def distribution_notes(named: Iterable[tuple[str, Any]]) -> list[str]:
@@ -268,7 +282,7 @@ def shard_layouts(steps: Iterable[Step], variables: Mapping[str, Any],
     row slices (``slices_of(key)``: the rows of each, or ``()``)."""
     out = []
     for step in steps:
-        if not step.shape:
+        if not step.shape or step.target not in variables:  # a dry run's slots of an unbuilt optimizer
             continue
         where = placement(variables[step.target])
         shards = tuple(s.rows for s in where.shards) if where.kind is Kind.SHARDED else (step.shape[0],)
