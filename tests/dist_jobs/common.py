@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import sys
 import traceback
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tokens import grown, tokens  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from tokens import grown, tokens
 
 DIM = 8
 __all__ = ["DIM", "Recorder", "fit", "grown", "logical", "named", "pieces", "ps_cluster", "rec", "run_cases", "slots",

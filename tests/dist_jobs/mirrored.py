@@ -12,12 +12,12 @@ import tensorflow as tf
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from common import fit, grown, logical, named, rec, run_cases, slots, tokens  # noqa: E402
+import keras
+import numpy as np
+from common import fit, grown, logical, named, rec, run_cases, slots, tokens
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import warmstart as ws  # noqa: E402
-from warmstart.targets.variables import tf_variable  # noqa: E402
+import warmstart as ws
+from warmstart.targets.variables import tf_variable
 
 OUT = sys.argv[1]
 ROWS = 40_000  # 1.2 MiB of embeddings: streamed under a 1 MiB budget
@@ -80,7 +80,7 @@ def streamed_outside(rec_):
 
 
 def preserve(rec_):
-    model, optimizer = day2()
+    model, _ = day2()
     before = before_of(named(model))
     report = ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, NEW)}, on_mismatch="preserve")
     rec_.case("preserve", named(model), before, report=report)
@@ -117,7 +117,7 @@ def strict(rec_):
 
 
 def out_of_sync(rec_):
-    model, optimizer = day2()
+    model, _ = day2()
     kernel = tf_variable(model.get_layer("d1").kernel)
     kernel[0:2].assign(tf.ones((2, 6)))  # outside the scope: reaches replica 0 only (notes §8)
     rec_.case("out_of_sync/before", named(model), before_of(named(model)))
