@@ -60,17 +60,17 @@ def layout_text(shards: Sequence[int], slices: Sequence[int]) -> str:
 
 
 def rows_text(parts: Sequence[int], noun: str) -> str:
-    """``3 shards of 4M rows``, ``3 shards of 4/3/3 rows``, ``12 shards of 9-10 rows``; with
-    no noun, the rows of one part (``10 rows``)."""
+    """``3 shards of 4M rows``, ``3 shards of 13,334/13,333/13,333 rows``, ``12 shards of
+    9-10 rows``; with no noun, the rows of one part (``10 rows``)."""
     if not noun:
         return f"{_count(parts[0] if parts else 0)} rows"
     sizes = sorted(set(parts))
     if len(sizes) == 1:
         each = _count(sizes[0])
     elif len(parts) <= 4:
-        each = "/".join(_count(p) for p in parts)
+        each = "/".join(f"{p:,}" for p in parts)
     else:
-        each = f"{_count(sizes[0])}-{_count(sizes[-1])}"
+        each = f"{sizes[0]:,}-{sizes[-1]:,}"
     return f"{len(parts)} {noun}s of {each} rows"
 
 
