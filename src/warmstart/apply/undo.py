@@ -283,7 +283,7 @@ class Journal:
                 continue
             piece = host[shard.start : stop]
             shape = tuple(int(d) for d in shard.replicas[0].shape)
-            current = replica_read_box(shard.replicas[0], (0,) * len(shape), shape)
+            current = np.array(replica_read_box(shard.replicas[0], (0,) * len(shape), shape))
             index: list[Any] = [slice(0, d) for d in piece.shape]
             index[0] = slice(0, stop - shard.start)
             index[axis] = cols
