@@ -92,6 +92,9 @@ def test_a_vocabulary_moves_rows_and_slots_between_shards(job, name, shards):
     carried = np.array([t in old_shard for t in VOCAB[1]])
     assert emb["read"] == [int(c.sum()) * 32 for c in np.split(carried, bounds[:-1])]
     assert any("streaming them" in line for line in case["log"]) == (name == "vocab_streamed")
+    # what the writes overwrote stayed on the parameter servers: nothing spilled to this process's undo file
+    (undo,) = [line for line in case["log"] if line.startswith("undo log:")]
+    assert ", 0.0 MiB spilled" in undo and not undo.endswith(" 0.0 MiB kept on parameter servers"), undo
 
 
 def test_tf_keras_tables_and_their_per_shard_slots_are_one_target(job):
@@ -117,11 +120,14 @@ def test_dry_run_shows_the_layout_and_writes_nothing(job):
     assert layouts(report)["emb/embeddings"]["layout"].endswith("← 2 slices of 20k rows")
 
 
-def test_a_failure_mid_stream_restores_every_shard(job):
+@pytest.mark.parametrize("name", ["rollback", "rollback_held"])
+def test_a_failure_mid_write_restores_every_shard(job, name):
     cases, arrays, _ = job
-    case = cases["rollback"]
+    case = cases[name]
     assert case["error"]["type"] == "AbortedError"
-    check_case(case, arrays, {}, written=False)
+    assert check_case(case, arrays, {}, written=False) == 15
+    kept = [line for line in case["log"] if "kept on parameter servers" in line]
+    assert not kept  # undone: the undo log reports only after a commit
 
 
 def test_ws_save_of_a_sharded_keras_3_model_is_read_by_tensorflow(job):

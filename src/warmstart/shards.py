@@ -15,7 +15,7 @@ import numpy as np
 from .entries import nbytes
 from .plan import Step
 
-__all__ = ["ShardLayout", "bytes_per_shard", "layout_text", "rows_text", "size_text"]
+__all__ = ["ShardLayout", "bytes_per_shard", "layout_text", "rows_per_shard", "rows_text", "size_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +41,21 @@ def bytes_per_shard(step: Step, shards: Sequence[int]) -> tuple[int, ...]:
     for a vocabulary remap the carried rows whose new row lies in the shard, otherwise the
     block's rows there, each read whole (``source_shape[1:]``) from the checkpoint."""
     row = nbytes(step.source_dtype, tuple(step.source_shape[1:])) or 0
+    return tuple(n * row for n in rows_per_shard(step, shards))
+
+
+def rows_per_shard(step: Step, shards: Sequence[int]) -> tuple[int, ...]:
+    """How many rows of each shard the step writes from the checkpoint (see
+    :func:`bytes_per_shard`)."""
     stops = np.cumsum(np.asarray(shards, np.int64))
     starts = stops - np.asarray(shards, np.int64)
     if step.remap is not None and step.remap.axis == 0:
         new = np.sort(step.remap.rows.new_rows)
         counts = np.searchsorted(new, stops, side="left") - np.searchsorted(new, starts, side="left")
-        return tuple(int(n) * row for n in counts)
+        return tuple(int(n) for n in counts)
     first = step.origin[0] if step.shape else 0
     last = first + (step.block[0] if step.shape else 0)
-    return tuple(max(0, min(int(b), last) - max(int(a), first)) * row for a, b in zip(starts, stops, strict=True))
+    return tuple(max(0, min(int(b), last) - max(int(a), first)) for a, b in zip(starts, stops, strict=True))
 
 
 def layout_text(shards: Sequence[int], slices: Sequence[int]) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import traceback
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from ps_cluster import ps_cluster
 from tokens import grown, tokens
 
 DIM = 8
@@ -160,29 +160,3 @@ def run_cases(out: str, cases) -> None:
         if name in rec_.cases:
             rec_.cases[name]["log"] = log.lines
     rec_.write()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def ps_cluster(shards: int, *, num_ps: int = 2):
-    """An in-process cluster on localhost (chief = this process, 1 worker, ``num_ps`` parameter
-    servers) and a ``ParameterServerStrategy`` sharding variables with a
-    ``FixedShardsPartitioner`` (its ``_num_shards`` can be changed between models)."""
-    spec = tf.train.ClusterSpec({
-        "chief": [f"localhost:{free_port()}"],
-        "worker": [f"localhost:{free_port()}"],
-        "ps": [f"localhost:{free_port()}" for _ in range(num_ps)],
-    })
-    servers = [tf.distribute.Server(spec, job_name="worker", task_index=0, protocol="grpc", start=True)]
-    servers += [tf.distribute.Server(spec, job_name="ps", task_index=i, protocol="grpc", start=True)
-                for i in range(num_ps)]
-    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(spec, rpc_layer="grpc", task_type="chief",
-                                                                    task_id=0)
-    partitioner = tf.distribute.experimental.partitioners.FixedShardsPartitioner(shards)
-    strategy = tf.distribute.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
-    strategy._warmstart_test_servers = servers  # keep them alive with the strategy
-    return strategy, partitioner

@@ -23,7 +23,8 @@ def start(script: str, out: Path, *args: str, env: Mapping[str, str] | None = No
     it ends whatever it started)."""
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "log.txt", "w")  # noqa: SIM115 - closed by finish()
-    path = os.pathsep.join([str(HERE.parents[1] / "src"), str(HERE), os.environ.get("PYTHONPATH", "")])
+    root = HERE.parents[1]
+    path = os.pathsep.join([str(root / "src"), str(HERE), str(root / "benchmarks"), os.environ.get("PYTHONPATH", "")])
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path.rstrip(os.pathsep), **(env or {})}
     proc = subprocess.Popen([sys.executable, str(HERE / script), str(out), *args], stdout=log,
                             stderr=subprocess.STDOUT, env=full_env, start_new_session=True)

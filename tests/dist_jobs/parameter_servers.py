@@ -142,7 +142,9 @@ def dry_run(rec_):
     rec_.case("dry_run", variables, before, report=report)
 
 
-def rollback(rec_):
+def rollback(rec_, name="rollback", budget=1 << 20):
+    """Stopped at 70 %: streamed, the old shards were kept whole on their parameter servers;
+    held, the overwritten rows were copied there."""
     model, optimizer = day2(3)
     variables = everything(model, optimizer)
     before = {n: logical(v) for n, v in variables.items()}
@@ -153,9 +155,13 @@ def rollback(rec_):
 
     try:
         ws.warm_start(model, SOURCES["slices2"], vocab=VOCAB, on_mismatch="overlap", optimizer=optimizer,
-                      memory_budget=1 << 20, progress=stop)
+                      memory_budget=budget, progress=stop)
     except ws.WarmStartError as e:
-        rec_.case("rollback", variables, before, error=e)
+        rec_.case(name, variables, before, error=e)
+
+
+def rollback_held(rec_):
+    rollback(rec_, "rollback_held", None)
 
 
 def saved(rec_):
@@ -170,5 +176,5 @@ def saved(rec_):
 
 run_cases(OUT, [(f.__name__, f) for f in (sources, two_to_three, three_to_two_streamed, one_to_four, unsliced_to_three,
                                           sliced_to_unsharded, vocab_held, vocab_streamed, vocab_tf_keras,
-                                          tf_keras_checkpoint, dry_run, rollback, saved)])
+                                          tf_keras_checkpoint, dry_run, rollback, rollback_held, saved)])
 print("done")

@@ -136,8 +136,8 @@ def _transaction(journal: Journal, writes: Callable[[Journal], None]) -> None:
             f"writing failed ({type(e).__name__}: {_first_line(e)}); every variable written was put "
             f"back as it was before the call."
         ) from e
-    log.debug("undo log: %.1f MiB held by reference, %.1f MiB spilled",
-              journal.kept_bytes / 2**20, journal.spilled_bytes / 2**20)
+    log.debug("undo log: %.1f MiB held by reference, %.1f MiB spilled, %.1f MiB kept on parameter servers",
+              journal.kept_bytes / 2**20, journal.spilled_bytes / 2**20, journal.ps_kept_bytes / 2**20)
     journal.commit()
 
 

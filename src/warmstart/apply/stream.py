@@ -28,7 +28,9 @@ import tensorflow as tf
 
 from ..entries import nbytes
 from ..plan import Step
+from ..shards import rows_per_shard
 from ..sources.base import RowChecks, Source
+from ..targets.distributed import placement
 from .preserve import write_zeros
 from .transform import CarriedMean, fit, fresh_values
 from .undo import Journal
@@ -99,6 +101,10 @@ def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: Journal, tick: Tick) -> None:
     """Write ``plan.step`` into ``v``, chunk by chunk, through ``journal``."""
     step = plan.step
+    where = placement(v)
+    if where.shards and any(s.remote for s in where.shards):
+        written = rows_per_shard(step, [s.rows for s in where.shards])
+        journal.keep_shards(step.target, v, [k for k, s in enumerate(where.shards) if 2 * written[k] >= s.rows > 0])
     chunks = source.read_rows(checks)
     mean = CarriedMean.of(step)
     try:
@@ -119,6 +125,7 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
 def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journal, tick: Tick,
                   mean: CarriedMean | None) -> None:
     step = plan.step
+    where = placement(v)
     origin = step.origin  # source row r goes to row origin[0] + r
     name = step.target
     s = row_bytes(step.source_dtype, step.source_shape, plan.nbytes)
@@ -135,10 +142,16 @@ def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journa
         else:
             assert plan.old_sorted is not None and plan.new_sorted is not None
             i, j = plan.cuts[k], plan.cuts[k + 1]
-            value = fit(step, tf.gather(chunk, plan.old_sorted[i:j] - start), keep=0)
+            old, new = plan.old_sorted[i:j] - start, plan.new_sorted[i:j]
+            if where.sharded:  # gathered grouped by shard: each shard's rows are a slice, not a second gather
+                order = np.argsort(where.owner(new), kind="stable")
+                old, new = old[order], new[order]
+                del order
+            value = fit(step, tf.gather(chunk, old), keep=0)
             if mean is not None:
                 mean.add(value)
-            journal.rows(name, v, plan.new_sorted[i:j], value)
+            journal.rows(name, v, new, value)
+            del old, new
         del value, chunk
         tick((stop - start) * s)
         done += (stop - start) * s

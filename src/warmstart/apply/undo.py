@@ -13,7 +13,10 @@ written shard by shard (a row write becomes a scatter into each shard its rows f
 the shard's own row numbers; a box or a whole value is cut at the shard boundaries) and, in
 each shard, replica by replica. Equal replicas (mirrored) are saved once, from the first,
 and restored into all; sync-on-read replicas, which differ by design, are each saved and
-restored on their own.
+restored on their own. What a write overwrites on a parameter server stays there: the rows
+are copied on the parameter server, a whole shard kept by reference, and nothing crosses the
+network or reaches this process's undo file (``ps_kept_bytes``); the parameter server holds
+them until the call ends, at most the shards written once more.
 
 The undo file (:mod:`.spill`) is an anonymous temporary file in ``$TMPDIR``, written
 without the page cache where the OS allows, in a background thread through two aligned
@@ -50,6 +53,8 @@ from .writers import (
     read_rows,
     read_whole,
     replica_assign,
+    replica_box,
+    replica_gather,
     replica_read_box,
     replica_read_rows,
     replica_read_whole,
@@ -85,9 +90,11 @@ class Journal:
         self.keep_limit = keep_limit
         self.kept_bytes = 0
         self.spilled_bytes = 0
+        self.ps_kept_bytes = 0
         self._records: list[_Record] = []
         self._sparse: dict[int, Any] = {}
         self._placements: dict[int, Placement | None] = {}
+        self._whole_kept: set[int] = set()  # shards (by id) whose old buffer is kept on their parameter server
         self._spill = Spill()
 
     @property
@@ -162,6 +169,24 @@ class Journal:
         self._sparse[id(v)] = v
         write_region(v, begin, values)
 
+    def keep_shards(self, name: str, v: Any, shards: list[int]) -> None:
+        """Before many in-place writes into ``v``'s shards ``shards`` (indices) that live on
+        parameter servers: keep each one's current buffer there, by reference, so that its
+        rows need not be saved write by write (the first write copies the shard, on its
+        parameter server: TF's copy-on-write). The parameter server holds the old shard until
+        the call ends."""
+        where = self._placed(v)
+        if where is None:
+            return
+        for k in shards:
+            shard = where.shards[k]
+            if not shard.remote or id(shard) in self._whole_kept:
+                continue
+            for group in _groups(shard):
+                self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
+                self.ps_kept_bytes += _replica_nbytes(group[0])
+            self._whole_kept.add(id(shard))
+
     # ------------------------------------------------------------------ end
 
     def commit(self) -> None:
@@ -188,6 +213,7 @@ class Journal:
     def close(self) -> None:
         self._records = []
         self._sparse = {}
+        self._whole_kept = set()
         self._spill.close()
 
     # ------------------------------------------------------------------ internals
@@ -232,9 +258,12 @@ class Journal:
 
     def _shard_assign(self, name: str, shard: Shard, value: tf.Tensor) -> None:
         shape = tuple(int(d) for d in value.shape)
-        for group in _groups(shard):
+        for group in () if id(shard) in self._whole_kept else _groups(shard):
             size = _replica_nbytes(group[0])
-            if self.keep_limit is None or self.kept_bytes + size <= self.keep_limit:
+            if shard.remote:  # kept on its parameter server: the old buffer, no copy
+                self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
+                self.ps_kept_bytes += size
+            elif self.keep_limit is None or self.kept_bytes + size <= self.keep_limit:
                 self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
                 self.kept_bytes += size
             else:
@@ -249,16 +278,26 @@ class Journal:
         width = tuple(int(d) for d in shard.replicas[0].shape[1:])
         narrow = tuple(values.shape[1:]) != width
         scaled = _scaled(shard, values)
-        saved = []
+        saved: list[np.ndarray | None] = []
         for group in _groups(shard):
-            old = replica_read_rows(group[0], local)
-            self._append(self._spilled(_Record(name, group, "rows", where=local), old))
-            saved.append(old)
+            if id(shard) in self._whole_kept and not narrow:  # its old buffer is kept whole already
+                saved.append(None)
+                continue
+            if shard.remote and not narrow:  # copied on its parameter server, kept there
+                kept = replica_gather(group[0], local)
+                self._append(_Record(name, group, "rows", where=local, kept=kept))
+                self.ps_kept_bytes += _tensor_nbytes(kept)
+                saved.append(None)
+                continue
+            host = replica_read_rows(group[0], local)
+            self._append(self._spilled(_Record(name, group, "rows", where=local), host))
+            saved.append(host)
         index = _indices(local)
-        for group, old in zip(_groups(shard), saved, strict=True):
+        for group, current in zip(_groups(shard), saved, strict=True):
             new = scaled
             if narrow:  # rows narrower than the variable: completed with their current values
-                full = old.copy()
+                assert current is not None
+                full = current.copy()
                 full[(slice(None), *(slice(0, d) for d in values.shape[1:]))] = np.asarray(scaled)
                 new = tf.constant(full)
                 del full
@@ -266,7 +305,12 @@ class Journal:
                 replica_rows(r, index, new)
 
     def _shard_region(self, name: str, shard: Shard, begin: tuple[int, ...], values: tf.Tensor) -> None:
-        for group in _groups(shard):
+        for group in () if id(shard) in self._whole_kept else _groups(shard):
+            if shard.remote:  # copied on its parameter server, kept there
+                kept = replica_box(group[0], begin, tuple(int(d) for d in values.shape))
+                self._append(_Record(name, group, "box", where=begin, kept=kept))
+                self.ps_kept_bytes += _tensor_nbytes(kept)
+                continue
             old = replica_read_box(group[0], begin, tuple(int(d) for d in values.shape))
             self._append(self._spilled(_Record(name, group, "box", where=begin), old))
             del old
@@ -349,6 +393,10 @@ def _split_rows(where: Placement, rows: np.ndarray | range) -> list[tuple[Shard,
                 out.append((shard, range(a - shard.start, b - shard.start), slice(a - rows.start, b - rows.start)))
         return out
     owner = where.owner(rows)
+    if owner.size < 2 or bool(np.all(owner[1:] >= owner[:-1])):  # grouped by shard already: slices
+        cuts = np.searchsorted(owner, np.arange(len(where.shards) + 1), side="left")
+        return [(shard, rows[cuts[k] : cuts[k + 1]] - shard.start, slice(int(cuts[k]), int(cuts[k + 1])))
+                for k, shard in enumerate(where.shards) if cuts[k] < cuts[k + 1]]
     order = np.argsort(owner, kind="stable")
     cuts = np.searchsorted(owner[order], np.arange(len(where.shards) + 1), side="left")
     for k, shard in enumerate(where.shards):
@@ -356,6 +404,10 @@ def _split_rows(where: Placement, rows: np.ndarray | range) -> list[tuple[Shard,
         if take.size:
             out.append((shard, rows[take] - shard.start, take))
     return out
+
+
+def _tensor_nbytes(t: tf.Tensor) -> int:
+    return int(np.prod(t.shape)) * (t.dtype.size if t.dtype != tf.string else 32)
 
 
 def _replica_nbytes(r: Any) -> int:

@@ -35,6 +35,8 @@ __all__ = [
     "read_rows",
     "read_whole",
     "replica_assign",
+    "replica_box",
+    "replica_gather",
     "replica_read_box",
     "replica_read_rows",
     "replica_read_whole",
@@ -187,23 +189,32 @@ def replica_read_whole(r: Any) -> tf.Tensor:
 
 def replica_read_rows(r: Any, rows: np.ndarray | range) -> np.ndarray:
     """A host copy of rows ``rows`` of one resource variable, gathered on its device."""
+    return np.asarray(replica_gather(r, rows))
+
+
+def replica_gather(r: Any, rows: np.ndarray | range) -> tf.Tensor:
+    """Rows ``rows`` of one resource variable, copied where it lives (not moved here)."""
     index = np.arange(rows.start, rows.stop, dtype=np.int64) if isinstance(rows, range) else rows
     with tf.device(r.device):
-        return np.asarray(tf.raw_ops.ResourceGather(resource=r.handle, indices=tf.constant(index, tf.int64),
-                                                    dtype=r.dtype))
+        return tf.raw_ops.ResourceGather(resource=r.handle, indices=tf.constant(index, tf.int64), dtype=r.dtype)
 
 
-def replica_read_box(r: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-    """A host copy of the box of ``shape`` at ``begin`` of one resource variable, cut on its device."""
-    if not shape:
-        return np.asarray(tf.raw_ops.ReadVariableOp(resource=r.handle, dtype=r.dtype))
+def replica_box(r: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> tf.Tensor:
+    """The box of ``shape`` at ``begin`` of one resource variable, copied where it lives."""
     with tf.device(r.device):
+        if not shape:
+            return tf.identity(tf.raw_ops.ReadVariableOp(resource=r.handle, dtype=r.dtype))
         rows = tf.raw_ops.ResourceGather(resource=r.handle,
                                          indices=tf.range(begin[0], begin[0] + shape[0], dtype=tf.int64),
                                          dtype=r.dtype)
         if tuple(rows.shape[1:]) != tuple(shape[1:]):
             rows = tf.slice(rows, [0, *begin[1:]], list(shape))
-        return np.asarray(rows)
+        return rows
+
+
+def replica_read_box(r: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """A host copy of the box of ``shape`` at ``begin`` of one resource variable, cut on its device."""
+    return np.asarray(replica_box(r, begin, shape))
 
 
 # ---------------------------------------------------------------------------- copy-on-read

@@ -78,6 +78,8 @@ class Shard:
     replicas: tuple[Any, ...]
     independent: bool = False
     scale: float | None = None
+    remote: bool = False
+    """Held by another task (a parameter server), not this process's devices."""
 
     @property
     def rows(self) -> int:
@@ -127,7 +129,7 @@ def placement(v: Any) -> Placement:
     rows = int(tv.shape[0]) if len(tv.shape) else 0
     if kind == "CachingVariable":
         inner = tv.get()
-        return Placement(Kind.REMOTE, (Shard(0, rows, (inner,)),), _strategy_name(tv))
+        return Placement(Kind.REMOTE, (Shard(0, rows, (inner,), remote=_remote(inner)),), _strategy_name(tv))
     if isinstance(tv, tf.__internal__.distribute.ShardedVariable):
         return _sharded(tv)
     if kind == "MirroredVariable":
@@ -142,6 +144,13 @@ def placement(v: Any) -> Placement:
 
 def _a(word: str) -> str:
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _remote(v: Any) -> bool:
+    """Is ``v`` held by another task of the cluster (a parameter server)?"""
+    here = tf.constant(0).device  # this task's default device: /job:chief/replica:0/task:0/device:CPU:0
+    task = here[: here.find("/device:")] if "/device:" in here else here
+    return bool(v.device) and not v.device.startswith(task + "/")
 
 
 def _is_distributed(tv: Any) -> bool:
@@ -208,7 +217,7 @@ def _sharded(sv: Any) -> Placement:
             return Placement(Kind.UNSUPPORTED, strategy=strategy,
                              why=f"their shards are {type(inner).__name__}s, not resource variables")
         rows = int(inner.shape[0])
-        shards.append(Shard(start, start + rows, (inner,)))
+        shards.append(Shard(start, start + rows, (inner,), remote=_remote(inner)))
         start += rows
     return Placement(Kind.SHARDED, tuple(shards), strategy or "ParameterServerStrategy")
 
