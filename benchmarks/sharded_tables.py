@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-from embedding_tables import measured
+from embedding_tables import _rss_kib, measured
 
 MIB = 2**20
 MARK = "@@RESULT "
@@ -65,8 +65,11 @@ def worker(args: argparse.Namespace) -> dict:
     with strategy.scope():
         table = tf.Variable(tf.zeros((rows, args.dim)))
     assert len(table.variables) == SHARDS
-    for shard in table.variables:  # warm the cluster up: one small read and write per shard
-        shard.scatter_update(tf.IndexedSlices(tf.zeros((1, args.dim)), tf.constant([0])))
+    for k, shard in enumerate(table.variables):  # initial values made where the shard lives (every page touched)
+        with tf.device(shard.device):
+            shard.assign(tf.random.uniform(shard.shape, seed=10 + k))
+    picks = [0, rows // 3, rows // 2, rows - 1]
+    before = np.concatenate([s.numpy() for s in table.variables])[picks]
     prefix = f"{args.dir}/table"
 
     def op() -> None:
@@ -82,13 +85,13 @@ def worker(args: argparse.Namespace) -> dict:
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_tensor("emb/.ATTRIBUTES/VARIABLE_VALUE")
     tokens = [line.strip() for line in open(f"{args.dir}/new.txt")] if args.method != "restore" else None
-    picks = [0, rows // 3, rows // 2, rows - 1]
     got = np.concatenate([s.numpy() for s in table.variables])
-    for i in picks:
+    for n, i in enumerate(picks):
         old = i if tokens is None else (int(tokens[i][4:]) if tokens[i].startswith("item") else None)
-        want = stored[old] if old is not None else np.zeros(args.dim, "float32")
+        want = stored[old] if old is not None else before[n]
         assert np.array_equal(got[i], want), (args.method, i)
-    return {**result, "layout": getattr(op, "report", f"{SHARDS} shards"), "rows": rows}
+    return {**result, "layout": getattr(op, "report", f"{SHARDS} shards"), "rows": rows,
+            "peak_mib": _rss_kib("VmHWM") / 1024}
 
 
 def spawn(args: argparse.Namespace, method: str) -> dict:

@@ -7,9 +7,12 @@ held and streamed. Every shard is checked against numpy. The job is
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
-from dist_jobs.launch import check_case, run, sources_of
+from dist_jobs.launch import check_case, finish, run, sources_of, start
 from dist_jobs.tokens import grown, tokens
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -139,3 +142,16 @@ def test_ws_save_of_a_sharded_keras_3_model_is_read_by_tensorflow(job):
     assert all(case["read_equal"].values()) and len(case["read_equal"]) == 5
     assert "optimizer/_momentums/0/.ATTRIBUTES/VARIABLE_VALUE" in case["keys"]
     assert sorted(cases["_sources"]["slices"]["slices3"][EMB]) == [13333, 13333, 13334]  # one slice a shard
+
+
+def test_the_readmes_parameter_server_example_runs(tmp_path):
+    """README, "Distributed training": its example, verbatim, in a process of its own."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Distributed training"):]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    (tmp_path / "example.py").write_text(code)
+    proc = start("run_file.py", tmp_path, str(tmp_path / "example.py"))
+    (code_,) = finish([proc], timeout=240)
+    log = (tmp_path / "log.txt").read_text()
+    assert code_ == 0, log[-4000:]
+    assert "3 shards of 40k rows ← 2 slices of 50k rows" in log and "item_emb/embeddings" in log
