@@ -29,6 +29,7 @@ import sys
 import tempfile
 
 from embedding_tables import _rss_kib, measured
+from memory_budget import write_vocabularies
 
 MIB = 2**20
 MARK = "@@RESULT "
@@ -43,13 +44,7 @@ def write(args: argparse.Namespace) -> None:
     half = args.rows // 2
     parts = [tf.Variable(tf.random.uniform((n, args.dim), seed=k)) for k, n in enumerate((half, args.rows - half))]
     tf.train.Checkpoint(emb=tf.__internal__.distribute.ShardedVariable(parts)).write(f"{args.dir}/table")
-    rng = np.random.default_rng(0)
-    old = [f"item{i}" for i in range(args.rows)]
-    new = old + [f"new{i}" for i in range(args.rows // 5)]
-    rng.shuffle(new)
-    for name, tokens in (("old", old), ("new", new)):
-        with open(f"{args.dir}/{name}.txt", "w") as f:
-            f.write("\n".join(tokens) + "\n")
+    write_vocabularies(args.dir, args.rows, np.random.default_rng(0))
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -60,7 +55,8 @@ def worker(args: argparse.Namespace) -> dict:
     import warmstart as ws
 
     strategy, _ = ps_cluster(SHARDS)
-    new_rows = sum(1 for _ in open(f"{args.dir}/new.txt"))
+    with open(f"{args.dir}/new.txt") as f:
+        new_rows = sum(1 for _ in f)
     rows = args.rows if args.method == "restore" else new_rows
     with strategy.scope():
         table = tf.Variable(tf.zeros((rows, args.dim)))
@@ -84,7 +80,10 @@ def worker(args: argparse.Namespace) -> dict:
     # a few rows against the checkpoint: row i of the new table holds old row of its token
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_tensor("emb/.ATTRIBUTES/VARIABLE_VALUE")
-    tokens = [line.strip() for line in open(f"{args.dir}/new.txt")] if args.method != "restore" else None
+    tokens = None
+    if args.method != "restore":
+        with open(f"{args.dir}/new.txt") as f:
+            tokens = [line.strip() for line in f]
     got = np.concatenate([s.numpy() for s in table.variables])
     for n, i in enumerate(picks):
         old = i if tokens is None else (int(tokens[i][4:]) if tokens[i].startswith("item") else None)
