@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import warmstart as ws
@@ -123,3 +124,27 @@ def test_one_device_strategy_variables_are_ordinary(tmp_path):
     report = ws.warm_start({"w": plain}, prefix)
     np.testing.assert_array_equal(plain.numpy(), 1)
     assert not report.shards and not any("Strategy" in n for n in report.notes)
+
+
+def test_a_streamed_table_reads_only_the_stored_slices_it_needs(tmp_path):
+    """A 2-slice checkpoint whose second slice is damaged: a smaller table that takes rows of the
+    first slice only loads, streamed (the second slice is never read); held whole, the damage is
+    found (the whole tensor is read), and nothing is written."""
+    from warmstart.sources.bundle import read_index
+
+    full = np.random.default_rng(1).normal(size=(40_000, 16)).astype("float32")  # 2.4 MiB
+    prefix = tf.train.Checkpoint(emb=ShardedVariable([tf.Variable(full[:20_000]), tf.Variable(full[20_000:])])).write(
+        str(tmp_path / "ckpt"))
+    index = read_index(prefix)
+    second = max(index.parts("emb/.ATTRIBUTES/VARIABLE_VALUE"), key=lambda p: p.part.extents[0].start)
+    with open(f"{prefix}.data-00000-of-00001", "r+b") as f:
+        f.seek(second.offset + 100)
+        f.write(b"\xff" * 64)
+    small = ShardedVariable([tf.Variable(np.zeros((6_000, 16), "float32")) for _ in range(3)])  # rows 0-17,999
+    report = ws.warm_start({"emb": small}, prefix, on_mismatch="overlap", memory_budget=1 << 20)
+    np.testing.assert_array_equal(np.concatenate([v.numpy() for v in small.variables]), full[:18_000])
+    assert report.shards[0].text() == "3 shards of 6k rows ← 2 slices of 20k rows"
+    fresh = ShardedVariable([tf.Variable(np.zeros((6_000, 16), "float32")) for _ in range(3)])
+    with pytest.raises(ws.CheckpointReadError, match="crc32c"):
+        ws.warm_start({"emb": fresh}, prefix, on_mismatch="overlap", memory_budget=None)
+    assert not any(v.numpy().any() for v in fresh.variables)
