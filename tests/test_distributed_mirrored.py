@@ -134,3 +134,11 @@ def test_a_call_from_a_replica_context_is_refused(job):
     case = cases["replica_context"]
     assert case["error"]["type"] == "UnsupportedStrategyError" and "replica context" in case["error"]["message"]
     check_case(case, arrays, {}, written=False)
+
+
+def test_an_optimizer_is_not_built_in_another_strategys_scope(job):
+    cases, arrays, _ = job
+    case = cases["other_scope"]
+    assert case["error"]["type"] == "OptimizerError" and "MirroredStrategy" in case["error"]["message"]
+    assert not case["built"]  # left unbuilt, as it came
+    check_case(case, arrays, {}, written=False)

@@ -176,6 +176,18 @@ def sync_on_read(rec_):
               read=target["total"].numpy().tolist())
 
 
+def other_scope(rec_):
+    """An unbuilt optimizer of a mirrored model cannot be built in another strategy's scope."""
+    model, optimizer = day2()
+    before = before_of(named(model))
+    try:
+        with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+            ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, NEW)}, on_mismatch="overlap",
+                          optimizer=optimizer)
+    except ws.WarmStartError as e:
+        rec_.case("other_scope", named(model), before, error=e, built=optimizer.built)
+
+
 def central_storage(rec_):
     strategy = tf.distribute.experimental.CentralStorageStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
@@ -203,6 +215,6 @@ def replica_context(rec_):
 
 
 run_cases(OUT, [(f.__name__, f) for f in (sources, held_outside, held_inside, streamed_inside, streamed_outside, preserve,
-                                          cast, dry_run, strict, out_of_sync, rollback, sync_on_read,
+                                          cast, dry_run, strict, out_of_sync, rollback, sync_on_read, other_scope,
                                           central_storage, replica_context)])
 print("done")

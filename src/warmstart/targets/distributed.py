@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops.resource_variable_ops import BaseResourceVariable
 
 from ..errors import ReplicasOutOfSyncError, UnsupportedStrategyError
 from ..plan import Step
@@ -42,6 +43,7 @@ __all__ = [
 
 FULL_COMPARE_BYTES = 16 << 20  # replicas up to this size are compared element by element
 
+_WRAPPERS = ("CachingVariable", "AggregatingVariable")  # resource variables in name only: they wrap one
 _MIRRORING = ("MirroredStrategy", "MultiWorkerMirroredStrategy")
 _SHARDING = ("ParameterServerStrategy",)
 
@@ -124,7 +126,7 @@ def placement(v: Any) -> Placement:
     """How ``v`` (a Keras or TF variable) is held; ``Kind.PLAIN`` for an ordinary variable."""
     tv = tf_variable(v)
     kind = type(tv).__name__
-    if kind in ("ResourceVariable", "UninitializedVariable") and not _is_distributed(tv):
+    if _is_resource(tv) and not _is_distributed(tv):
         return _PLAIN
     rows = int(tv.shape[0]) if len(tv.shape) else 0
     if kind == "CachingVariable":
@@ -151,6 +153,13 @@ def _remote(v: Any) -> bool:
     here = tf.constant(0).device  # this task's default device: /job:chief/replica:0/task:0/device:CPU:0
     task = here[: here.find("/device:")] if "/device:" in here else here
     return bool(v.device) and not v.device.startswith(task + "/")
+
+
+def _is_resource(v: Any) -> bool:
+    """One resource variable of this process (``ResourceVariable``, ``UninitializedVariable``,
+    ``UnliftedInitializerVariable`` made in a ``tf.function``), not a parameter server's cache."""
+    return (isinstance(v, BaseResourceVariable) and type(v).__name__ not in _WRAPPERS
+            and not isinstance(v, tf.distribute.DistributedValues))
 
 
 def _is_distributed(tv: Any) -> bool:
@@ -184,7 +193,7 @@ def _replicated(tv: Any, kind: Kind, rows: int) -> Placement:
             f"each is {_a(type(tv).__name__)} of {strategy or 'an unknown strategy'}; warmstart writes the replicas "
             f"of MirroredStrategy and MultiWorkerMirroredStrategy variables only"))
     replicas = tuple(tv.values)
-    bad = [type(r).__name__ for r in replicas if type(r).__name__ != "ResourceVariable"]
+    bad = [type(r).__name__ for r in replicas if not _is_resource(r)]
     if bad:
         return Placement(Kind.UNSUPPORTED, strategy=strategy,
                          why=f"their replicas are {bad[0]}s, not resource variables")
@@ -213,7 +222,7 @@ def _sharded(sv: Any) -> Placement:
     shards, start = [], 0
     for part in sv.variables:
         inner = part.get() if type(part).__name__ == "CachingVariable" else part
-        if type(inner).__name__ not in ("ResourceVariable", "UninitializedVariable"):
+        if not _is_resource(inner):
             return Placement(Kind.UNSUPPORTED, strategy=strategy,
                              why=f"their shards are {type(inner).__name__}s, not resource variables")
         rows = int(inner.shape[0])
