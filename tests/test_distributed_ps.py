@@ -155,3 +155,33 @@ def test_the_readmes_parameter_server_example_runs(tmp_path):
     log = (tmp_path / "log.txt").read_text()
     assert code_ == 0, log[-4000:]
     assert "3 shards of 40k rows ← 2 slices of 50k rows" in log and "item_emb/embeddings" in log
+
+
+def test_preserve_inside_the_scope_zeroes_new_inputs_across_shards(job):
+    from dist_jobs.launch import expected
+
+    cases, arrays, day1 = job
+    case = cases["preserve_inside"]
+    for name, got in case["vars"].items():
+        want = expected(name, arrays[got["before"]], day1[name], VOCAB)
+        if name == "head/kernel":
+            want[4:] = 0  # d1's new units feed the head through zero weights
+        parts = [arrays[k] for k in got["pieces"]]
+        np.testing.assert_array_equal(np.concatenate(parts) if got["sharded"] else parts[0], want, err_msg=name)
+    assert len(case["vars"]["head/kernel"]["pieces"]) == 3  # the zero rows 4-5 lie in the last shards
+    assert {e["target"]: e["action"] for e in case["report"]["loaded"]}["head/kernel"] == "preserve"
+
+
+def test_cast_into_shards(job):
+    cases, arrays, _ = job
+    case = cases["cast"]
+    assert check_case(case, arrays, {"w": np.array(case["source"]["w"])}) == 1
+    assert case["vars"]["w"]["sharded"] and len(case["vars"]["w"]["pieces"]) == 3
+    assert case["report"]["loaded"][0]["action"] == "cast"
+
+
+def test_strict_refuses_before_any_shard_is_written(job):
+    cases, arrays, _ = job
+    case = cases["strict"]
+    assert case["error"]["type"] == "IncompleteError" and "extra/w" in case["error"]["message"]
+    assert check_case(case, arrays, {}, written=False) == 6

@@ -6,6 +6,7 @@ tests/test_distributed_ps.py as ``python parameter_servers.py OUT``."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import keras
@@ -69,12 +70,13 @@ def everything(model, optimizer) -> dict:
     return {**named(model), **slots(model, optimizer)}
 
 
-def warm(rec_, name, source, shards, *, vocab=True, budget=256 << 20, api=keras, **options):
+def warm(rec_, name, source, shards, *, vocab=True, budget=256 << 20, api=keras, inside=False, **options):
     model, optimizer = day2(shards, rows=len(NEW) if vocab else ROWS, api=api)
     variables = everything(model, optimizer)
     before = {n: logical(v) for n, v in variables.items()}
-    report = ws.warm_start(model, SOURCES[source], vocab=VOCAB if vocab else None, on_mismatch="overlap",
-                           optimizer=optimizer, memory_budget=budget, **options)
+    with STRATEGY.scope() if inside else contextlib.nullcontext():
+        report = ws.warm_start(model, SOURCES[source], vocab=VOCAB if vocab else None,
+                               optimizer=optimizer, memory_budget=budget, **{"on_mismatch": "overlap", **options})
     rec_.case(name, variables, before, report=report, source=source)
 
 
@@ -87,7 +89,35 @@ def sources(rec_):
 
 
 def two_to_three(rec_):
-    warm(rec_, "two_to_three", "slices2", 3, vocab=False)
+    warm(rec_, "two_to_three", "slices2", 3, vocab=False, inside=True)
+
+
+def preserve_inside(rec_):
+    """preserve into shards, inside the scope: new inputs of the head are zero boxes across shards."""
+    warm(rec_, "preserve_inside", "slices2", 3, on_mismatch="preserve", inside=True, budget=1 << 20)
+
+
+def cast(rec_):
+    src = {"w": tf.Variable(np.arange(60, dtype="float64").reshape(12, 5) / 7)}
+    prefix = tf.train.Checkpoint(**src).write(f"{OUT}/cast/ckpt")
+    PARTITIONER._num_shards = 3
+    with STRATEGY.scope():
+        target = {"w": tf.Variable(np.zeros((12, 5), "float32"))}
+    report = ws.warm_start(target, prefix, cast="float64->float32")
+    rec_.case("cast", target, {"w": np.zeros((12, 5), "float32")}, report=report,
+              source={"w": src["w"].numpy().tolist()})
+
+
+def strict(rec_):
+    model, _ = day2(3)
+    PARTITIONER._num_shards = 2
+    with STRATEGY.scope():
+        target = {**named(model), "extra/w": tf.Variable(np.ones((4, 2), "float32"))}  # not in the checkpoint
+    before = {n: logical(v) for n, v in target.items()}
+    try:
+        ws.warm_start(target, SOURCES["slices2"], vocab=VOCAB, on_mismatch="overlap", strict=True)
+    except ws.WarmStartError as e:
+        rec_.case("strict", target, before, error=e)
 
 
 def three_to_two_streamed(rec_):
@@ -174,7 +204,7 @@ def saved(rec_):
                                                        for n, a in read.items()})
 
 
-run_cases(OUT, [(f.__name__, f) for f in (sources, two_to_three, three_to_two_streamed, one_to_four, unsliced_to_three,
+run_cases(OUT, [(f.__name__, f) for f in (sources, two_to_three, preserve_inside, cast, strict, three_to_two_streamed, one_to_four, unsliced_to_three,
                                           sliced_to_unsharded, vocab_held, vocab_streamed, vocab_tf_keras,
                                           tf_keras_checkpoint, dry_run, rollback, rollback_held, saved)])
 print("done")
