@@ -49,6 +49,7 @@ def test_every_replica_gets_the_warm_start(job, name):
                for n in report["notes"])
     assert not report["shards"]  # nothing is sharded or sliced (16: the optimizer step counter too)
     assert any("streaming them" in line for line in case["log"]) == name.startswith("streamed")
+    assert case["copy_on_read_off"] == [True, True]
     if name == "held_outside":
         assert case["built_by_call"] and any("was not built" in n for n in report["notes"])
 

@@ -56,7 +56,10 @@ def warm(rec_, name, *, inside: bool, budget: int | None, built: bool, **options
     variables = everything(model, optimizer)
     # an unbuilt optimizer is built by the call, on the model's replicas: Adam's slots start at 0
     before.update({n: np.zeros_like(logical(v)) for n, v in variables.items() if n not in before})
-    rec_.case(name, variables, before, report=report, built_by_call=not built)
+    replicas = tf_variable(model.get_layer("emb").embeddings).values
+    # copy-on-read off on every replica written in place: two reads share one buffer (notes §13)
+    shared = [np.asarray(r.read_value()).ctypes.data == np.asarray(r.read_value()).ctypes.data for r in replicas]
+    rec_.case(name, variables, before, report=report, built_by_call=not built, copy_on_read_off=shared)
 
 
 def sources(rec_):
