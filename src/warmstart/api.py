@@ -26,7 +26,7 @@ from .report.provenance import rules_dict
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
-from .targets.distributed import distribution_notes, distribution_problems, shard_layouts
+from .targets.distributed_checks import distribution_notes, distribution_problems, shard_layouts
 from .targets.optimizer import provisionally_built
 from .validation import (
     Problem,
