@@ -68,11 +68,16 @@ def write(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     words = np.char.add("token-", np.char.zfill(rng.integers(0, 10**9, args.strings).astype(str), 15))
     tf.train.Checkpoint(words=tf.Variable(words.astype(object))).write(f"{args.dir}/strings")
-    old = [f"item{i}" for i in range(args.rows)]
-    new = old + [f"new{i}" for i in range(args.rows // 5)]
+    write_vocabularies(args.dir, args.rows, rng)
+
+
+def write_vocabularies(directory: str, rows: int, rng) -> None:
+    """``old.txt`` (``rows`` tokens) and ``new.txt`` (grown by 20 %, shuffled by ``rng``)."""
+    old = [f"item{i}" for i in range(rows)]
+    new = old + [f"new{i}" for i in range(rows // 5)]
     rng.shuffle(new)
     for name, tokens in (("old", old), ("new", new)):
-        with open(f"{args.dir}/{name}.txt", "w") as f:
+        with open(f"{directory}/{name}.txt", "w") as f:
             f.write("\n".join(tokens) + "\n")
 
 

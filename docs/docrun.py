@@ -20,6 +20,10 @@ The rules, for whoever writes a page:
 * A block that shows a failure is marked ``<!-- docs: raises -->``: it must raise a
   ``WarmStartError`` (or a ``warmstart`` command must exit non-zero) and have an output
   block. Any other failure, and a marked block that does not fail, is an error of the page.
+* ``<!-- docs: elsewhere TEST -->`` before a block: the block runs in the test module ``TEST``
+  (a path under ``tests/``), in a process of its own (a ``tf.distribute`` cluster fixes the
+  devices of the process that starts it, so it cannot run here). The module must exist and
+  name the page; this runner leaves the block out.
 * ``<!-- docs: demo -->`` before a ``bash`` block marks a ``warmstart demo`` run: its
   output blocks, each marked ``<!-- docs: demo PART -->`` (``report``, ``summary``), are
   regenerated from a real run at the size the command gives, and tested against a tiny run
@@ -246,6 +250,13 @@ def run_page(page: str, scratch: Path) -> list[Ran]:
     try:
         for block in parse(page, text):
             if block.lang not in ("python", "bash") or "demo" in block.directives:
+                continue
+            elsewhere = [d.split(None, 1)[1] for d in block.directives if d.startswith("elsewhere ")]
+            if elsewhere:
+                test = ROOT / elsewhere[0]
+                if not test.is_file() or page not in test.read_text():
+                    raise BlockError(f"{block.where}: marked <!-- docs: elsewhere {elsewhere[0]} -->, but that "
+                                     f"test module does not exist or does not name {page}")
                 continue
             printed = session.run(block)
             if block.output is not None:

@@ -47,7 +47,7 @@ def test_every_page_marks_its_blocks_as_the_runner_reads_them():
         for b in blocks:
             assert b.lang in ("python", "bash", "text", ""), f"{b.where}: a {b.lang!r} block is neither run nor output"
             for d in b.directives:
-                assert d.split()[0] in ("world", "raises", "demo"), f"{b.where}: unknown directive {d!r}"
+                assert d.split()[0] in ("world", "raises", "demo", "elsewhere"), f"{b.where}: unknown directive {d!r}"
             if b.lang == "bash" and b.output is not None and "demo" not in b.directives:
                 assert docrun.commands(b.text), f"{b.where}: shows an output, but runs no command"
 

@@ -26,6 +26,7 @@ from .report.provenance import rules_dict
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
+from .targets.distributed_checks import distribution_notes, distribution_problems, shard_layouts
 from .targets.optimizer import provisionally_built
 from .validation import (
     Problem,
@@ -201,15 +202,19 @@ class _Run:
 
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
+        steps = _steps(self.plan, self.slots)
+        written = [(s.target, self.variables[s.target]) for s in steps if s.target in self.variables]
+        self.problems += distribution_problems(written)
         if self.problems and not self.dry_run:
             raise_problems(self.problems)
+        self.notes += distribution_notes(written)
         if not self.dry_run:
-            execute(_steps(self.plan, self.slots), self.src, self.variables, memory_budget=self.memory_budget,
-                    progress=self.progress)
+            execute(steps, self.src, self.variables, memory_budget=self.memory_budget, progress=self.progress)
         report = report_from_plan(
             self.plan, self.label, dry_run=self.dry_run, problems=tuple(p.message for p in self.problems),
             seconds=None if self.dry_run else time.perf_counter() - self.started, slots=self.slots,
             notes=tuple(self.notes), location=self.src.location, rules=self.rules,
+            shards=shard_layouts(steps, self.variables, getattr(self.src, "row_slices", lambda key: ())),
         )
         log.info("%s", report.summary())
         for w in report.warnings:

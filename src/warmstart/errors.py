@@ -20,11 +20,13 @@ __all__ = [
     "IncompleteError",
     "NothingToLoadError",
     "OptimizerError",
+    "ReplicasOutOfSyncError",
     "ResumeError",
     "RollbackError",
     "RuleError",
     "ShapeMismatchError",
     "TargetNotBuiltError",
+    "UnsupportedStrategyError",
     "UnsupportedTargetError",
     "VocabError",
     "WarmStartError",
@@ -100,6 +102,28 @@ class TargetNotBuiltError(WarmStartError, ValueError):
 
 class UnsupportedTargetError(WarmStartError, TypeError):
     """The target is not a Keras model or layer, a ``tf.Module`` or a mapping of variables."""
+
+
+class UnsupportedStrategyError(UnsupportedTargetError):
+    """A variable is held by a ``tf.distribute`` strategy that warmstart cannot write on every
+    device (``TPUStrategy``, ``CentralStorageStrategy``, ...), or the call was made in a
+    replica context (inside ``strategy.run``). Raised before anything is written.
+
+    >>> with central_storage.scope(): model = build()  # doctest: +SKIP
+    >>> ws.warm_start(model, "runs/v1")  # doctest: +SKIP
+    UnsupportedStrategyError: cannot write 'd/kernel', 'd/bias': each is an AggregatingVariable of CentralStorageStrategy; ...
+    """
+
+
+class ReplicasOutOfSyncError(WarmStartError):
+    """The replicas of a mirrored variable differ before the warm start (a write went through
+    one replica's handle), so no value written to all of them would keep the model as
+    training sees it. Raised before anything is written.
+
+    >>> mirrored_kernel[0:2].assign(x)  # outside the scope: reaches replica 0 only  # doctest: +SKIP
+    >>> ws.warm_start(model, "runs/v1")  # doctest: +SKIP
+    ReplicasOutOfSyncError: the replicas of 'd/kernel' (MirroredStrategy) are out of sync: ...
+    """
 
 
 class OptimizerError(WarmStartError, ValueError):

@@ -31,6 +31,7 @@ What is guaranteed (the README's "Transactional" paragraph says the same):
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -41,6 +42,7 @@ from ..entries import nbytes
 from ..errors import AbortedError, WarmStartError
 from ..plan import Action, Step
 from ..sources.base import Source
+from ..targets.distributed import placement
 from .preserve import write_placed, write_zeros
 from .stream import plan_stream, stream
 from .transform import CarriedMean, fresh_values, prepared
@@ -77,7 +79,7 @@ def execute(
     allowance = memory_budget - working
     chunk = max(_MIN_CHUNK, working // 4)
     streamed = [
-        plan_stream(s, n, working)
+        plan_stream(s, n, working, **_shard_cuts(s, variables[s.target], source))
         for s, n, c in zip(steps, sizes, costs, strict=True)
         if c > chunk and _can_stream(s, source)
     ]
@@ -134,8 +136,8 @@ def _transaction(journal: Journal, writes: Callable[[Journal], None]) -> None:
             f"writing failed ({type(e).__name__}: {_first_line(e)}); every variable written was put "
             f"back as it was before the call."
         ) from e
-    log.debug("undo log: %.1f MiB held by reference, %.1f MiB spilled",
-              journal.kept_bytes / 2**20, journal.spilled_bytes / 2**20)
+    log.debug("undo log: %.1f MiB held by reference, %.1f MiB spilled, %.1f MiB kept on parameter servers",
+              journal.kept_bytes / 2**20, journal.spilled_bytes / 2**20, journal.ps_kept_bytes / 2**20)
     journal.commit()
 
 
@@ -177,6 +179,19 @@ def _can_stream(step: Step, source: Source) -> bool:
     if step.remap is not None and step.remap.axis != 0:
         return False  # column remaps (class-vocabulary output layers) are small: held
     return len(step.source_shape) >= 1 and source.streamable(step.key)
+
+
+def _shard_cuts(step: Step, v: Any, source: Source) -> dict[str, Any]:
+    """Where a streamed step's row ranges are cut: at the target's shard boundaries and the
+    checkpoint's stored slices (in source rows), so that a range is read from the slices
+    that hold it and written into one shard."""
+    where = placement(v)
+    offset = step.origin[0] if step.shape else 0
+    cuts = {b - offset for b in where.bounds}
+    row_slices = getattr(source, "row_slices", None)
+    if row_slices is not None:
+        cuts |= set(itertools.accumulate(row_slices(step.key)))
+    return {"bounds": tuple(sorted(cuts)), "split": where.sharded}
 
 
 def _read(steps: Sequence[Step], source: Source) -> list[tf.Tensor]:

@@ -9,10 +9,16 @@ read buffers (``2Rs``, one filled while the other is written), a remap's gathere
 (``16R``). :func:`plan_stream` sizes ``R`` so that ``R (3s + 5t + 16)`` fits the working
 memory it is given. A remap also keeps its row pairs
 sorted by old row: 16 bytes a carried row, beside the plan's own 16.
+
+Into a sharded variable, a chunk of consecutive rows never straddles a shard (nor a stored
+slice of the checkpoint): ``bounds`` split the ranges there, so each range is read from the
+slices that hold it and written into one shard. A remap's chunk is split by shard as it is
+written: its rows and their positions again (``t + 32`` bytes a row more).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +28,9 @@ import tensorflow as tf
 
 from ..entries import nbytes
 from ..plan import Step
+from ..shards import rows_per_shard
 from ..sources.base import RowChecks, Source
+from ..targets.distributed import placement
 from .preserve import write_zeros
 from .transform import CarriedMean, fit, fresh_values
 from .undo import Journal
@@ -51,14 +59,19 @@ def row_bytes(dtype: str, shape: tuple[int, ...], source_nbytes: int) -> int:
     return max(1, nbytes(dtype, shape[1:]) or source_nbytes // max(1, shape[0]))
 
 
-def plan_stream(step: Step, source_nbytes: int, working: int) -> Streamed:
-    """Row ranges of about ``working`` bytes of working memory each (see the module's note)."""
+def plan_stream(step: Step, source_nbytes: int, working: int, *, bounds: tuple[int, ...] = (),
+                split: bool = False) -> Streamed:
+    """Row ranges of about ``working`` bytes of working memory each (see the module's note),
+    cut at ``bounds`` (source rows: where the target's shards or the stored slices begin);
+    ``split``: the target is sharded, and a remap's chunks are split by shard."""
     s = row_bytes(step.source_dtype, step.source_shape, source_nbytes)
     t = row_bytes(step.dtype, step.shape, source_nbytes)
-    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16))
+    rows_per_chunk = max(1, working // (3 * s + 5 * t + 16 + ((t + 32) if split else 0)))
     if step.remap is None:
         end = step.block[0]
-        ranges = tuple((i, min(end, i + rows_per_chunk)) for i in range(0, end, rows_per_chunk))
+        edges = sorted({0, end, *(c for c in bounds if 0 < c < end)})
+        ranges = tuple((i, min(b, i + rows_per_chunk))
+                       for a, b in itertools.pairwise(edges) for i in range(a, b, rows_per_chunk))
         return Streamed(step, source_nbytes, ranges, rows_per_chunk)
     old_sorted, new_sorted = _by_old_row(step.remap.rows.old_rows, step.remap.rows.new_rows)
     spans: list[tuple[int, int]] = []
@@ -88,6 +101,10 @@ def _by_old_row(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: Journal, tick: Tick) -> None:
     """Write ``plan.step`` into ``v``, chunk by chunk, through ``journal``."""
     step = plan.step
+    where = placement(v)
+    if where.shards and any(s.remote for s in where.shards):
+        written = rows_per_shard(step, [s.rows for s in where.shards])
+        journal.keep_shards(step.target, v, [k for k, s in enumerate(where.shards) if 2 * written[k] >= s.rows > 0])
     chunks = source.read_rows(checks)
     mean = CarriedMean.of(step)
     try:
@@ -108,6 +125,7 @@ def stream(plan: Streamed, checks: RowChecks, source: Source, v: Any, journal: J
 def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journal, tick: Tick,
                   mean: CarriedMean | None) -> None:
     step = plan.step
+    where = placement(v)
     origin = step.origin  # source row r goes to row origin[0] + r
     name = step.target
     s = row_bytes(step.source_dtype, step.source_shape, plan.nbytes)
@@ -124,10 +142,16 @@ def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journa
         else:
             assert plan.old_sorted is not None and plan.new_sorted is not None
             i, j = plan.cuts[k], plan.cuts[k + 1]
-            value = fit(step, tf.gather(chunk, plan.old_sorted[i:j] - start), keep=0)
+            old, new = plan.old_sorted[i:j] - start, plan.new_sorted[i:j]
+            if where.sharded:  # gathered grouped by shard: each shard's rows are a slice, not a second gather
+                order = np.argsort(where.owner(new), kind="stable")
+                old, new = old[order], new[order]
+                del order
+            value = fit(step, tf.gather(chunk, old), keep=0)
             if mean is not None:
                 mean.add(value)
-            journal.rows(name, v, plan.new_sorted[i:j], value)
+            journal.rows(name, v, new, value)
+            del old, new
         del value, chunk
         tick((stop - start) * s)
         done += (stop - start) * s

@@ -8,6 +8,16 @@ How each kind of write is undone:
 * **rows** (``scatter_update``) and **boxes** (strided-slice assigns) overwrite in place: the
   rows or the box are copied out first and spilled to the undo file.
 
+A variable held by ``tf.distribute`` (:func:`~warmstart.targets.distributed.placement`) is
+written shard by shard (a row write becomes a scatter into each shard its rows fall in, with
+the shard's own row numbers; a box or a whole value is cut at the shard boundaries) and, in
+each shard, replica by replica. Equal replicas (mirrored) are saved once, from the first,
+and restored into all; sync-on-read replicas, which differ by design, are each saved and
+restored on their own. What a write overwrites on a parameter server stays there: the rows
+are copied on the parameter server, a whole shard kept by reference, and nothing crosses the
+network or reaches this process's undo file (``ps_kept_bytes``); the parameter server holds
+them until the call ends, at most the shards written once more.
+
 The undo file (:mod:`.spill`) is an anonymous temporary file in ``$TMPDIR``, written
 without the page cache where the OS allows, in a background thread through two aligned
 buffers: memory stays at two writes' worth whatever the table size, and the disk holds what
@@ -34,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import RollbackError
+from ..targets.distributed import Kind, Placement, Shard, placement
 from ..targets.variables import tf_variable
 from .spill import Spill, SpillRecord
 from .writers import (
@@ -41,6 +52,14 @@ from .writers import (
     read_box,
     read_rows,
     read_whole,
+    replica_assign,
+    replica_box,
+    replica_gather,
+    replica_read_box,
+    replica_read_rows,
+    replica_read_whole,
+    replica_region,
+    replica_rows,
     write_full,
     write_region,
     write_rows,
@@ -53,7 +72,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class _Record:
     name: str
-    v: Any
+    v: Any  # the variable, or for a distributed one the replicas the saved value goes back into
     kind: str  # "whole" | "rows" | "box"
     where: Any = None  # rows (int64 array) or begin (tuple)
     kept: Any = None  # a whole old value, held by reference
@@ -71,8 +90,11 @@ class Journal:
         self.keep_limit = keep_limit
         self.kept_bytes = 0
         self.spilled_bytes = 0
+        self.ps_kept_bytes = 0
         self._records: list[_Record] = []
         self._sparse: dict[int, Any] = {}
+        self._placements: dict[int, Placement | None] = {}
+        self._whole_kept: set[int] = set()  # shards (by id) whose old buffer is kept on their parameter server
         self._spill = Spill()
 
     @property
@@ -84,6 +106,11 @@ class Journal:
 
     def assign(self, name: str, v: Any, value: tf.Tensor) -> None:
         """Assign a whole value (see :func:`~.writers.write_full`)."""
+        where = self._placed(v)
+        if where is not None:
+            for shard in where.shards:
+                self._shard_assign(name, shard, _cut(value, where, shard))
+            return
         self._save_whole(name, v)
         write_full(v, value)
 
@@ -98,6 +125,16 @@ class Journal:
         """Write rows (``axis=0``) or columns (``axis=1``) (see :func:`~.writers.write_rows`).
         ``rows`` may be a ``range`` (consecutive rows: saved straight from the variable's
         buffer, and recorded without an index array)."""
+        where = self._placed(v)
+        if where is not None:
+            self._sparse[id(v)] = v
+            if axis != 0:
+                self._shard_columns(name, where, np.asarray(rows), values, axis)
+                return
+            for shard, local, take in _split_rows(where, rows):
+                piece = values[take] if isinstance(take, slice) else tf.gather(values, take)
+                self._shard_rows(name, shard, local, piece)
+            return
         if axis != 0:  # a column write replaces the whole buffer
             self._save_whole(name, v)
         elif isinstance(rows, range):
@@ -115,12 +152,40 @@ class Journal:
 
     def region(self, name: str, v: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
         """Write a box at ``begin`` (see :func:`~.writers.write_region`)."""
+        where = self._placed(v)
+        if where is not None:
+            self._sparse[id(v)] = v
+            height = int(values.shape[0])
+            for shard in where.shards:
+                a, b = max(begin[0], shard.start), min(begin[0] + height, shard.stop)
+                if a < b:
+                    piece = values if len(where.shards) == 1 else values[a - begin[0] : b - begin[0]]
+                    self._shard_region(name, shard, (a - shard.start, *begin[1:]), piece)
+            return
         old = read_box(v, begin, tuple(values.shape))
         record = self._spilled(_Record(name, v, "box", where=begin), old)
         del old  # a view of the variable's buffer: gone before the write, or it copies
         self._append(record)
         self._sparse[id(v)] = v
         write_region(v, begin, values)
+
+    def keep_shards(self, name: str, v: Any, shards: list[int]) -> None:
+        """Before many in-place writes into ``v``'s shards ``shards`` (indices) that live on
+        parameter servers: keep each one's current buffer there, by reference, so that its
+        rows need not be saved write by write (the first write copies the shard, on its
+        parameter server: TF's copy-on-write). The parameter server holds the old shard until
+        the call ends."""
+        where = self._placed(v)
+        if where is None:
+            return
+        for k in shards:
+            shard = where.shards[k]
+            if not shard.remote or id(shard) in self._whole_kept:
+                continue
+            for group in _groups(shard):
+                self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
+                self.ps_kept_bytes += _replica_nbytes(group[0])
+            self._whole_kept.add(id(shard))
 
     # ------------------------------------------------------------------ end
 
@@ -148,6 +213,7 @@ class Journal:
     def close(self) -> None:
         self._records = []
         self._sparse = {}
+        self._whole_kept = set()
         self._spill.close()
 
     # ------------------------------------------------------------------ internals
@@ -178,6 +244,96 @@ class Journal:
         self.spilled_bytes += record.spilled.size
         return record
 
+    # ------------------------------------------------------------------ replicas and shards
+
+    def _placed(self, v: Any) -> Placement | None:
+        """How ``v`` is held, None for an ordinary variable (its writes take the paths above)."""
+        key = id(v)
+        if key not in self._placements:
+            where = placement(v)
+            if where.kind is Kind.UNSUPPORTED:  # validation refuses these before any write
+                raise TypeError(f"cannot write {getattr(v, 'name', v)!r}: {where.why}")
+            self._placements[key] = None if where.kind is Kind.PLAIN else where
+        return self._placements[key]
+
+    def _shard_assign(self, name: str, shard: Shard, value: tf.Tensor) -> None:
+        shape = tuple(int(d) for d in value.shape)
+        for group in () if id(shard) in self._whole_kept else _groups(shard):
+            size = _replica_nbytes(group[0])
+            if shard.remote:  # kept on its parameter server: the old buffer, no copy
+                self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
+                self.ps_kept_bytes += size
+            elif self.keep_limit is None or self.kept_bytes + size <= self.keep_limit:
+                self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
+                self.kept_bytes += size
+            else:
+                old = replica_read_box(group[0], (0,) * len(shape), shape)
+                self._append(self._spilled(_Record(name, group, "whole"), old))
+                del old
+        scaled = _scaled(shard, value)
+        for r in shard.replicas:
+            replica_assign(r, scaled)
+
+    def _shard_rows(self, name: str, shard: Shard, local: np.ndarray | range, values: tf.Tensor) -> None:
+        width = tuple(int(d) for d in shard.replicas[0].shape[1:])
+        narrow = tuple(values.shape[1:]) != width
+        scaled = _scaled(shard, values)
+        saved: list[np.ndarray | None] = []
+        for group in _groups(shard):
+            if id(shard) in self._whole_kept and not narrow:  # its old buffer is kept whole already
+                saved.append(None)
+                continue
+            if shard.remote and not narrow:  # copied on its parameter server, kept there
+                kept = replica_gather(group[0], local)
+                self._append(_Record(name, group, "rows", where=local, kept=kept))
+                self.ps_kept_bytes += _tensor_nbytes(kept)
+                saved.append(None)
+                continue
+            host = replica_read_rows(group[0], local)
+            self._append(self._spilled(_Record(name, group, "rows", where=local), host))
+            saved.append(host)
+        index = _indices(local)
+        for group, current in zip(_groups(shard), saved, strict=True):
+            new = scaled
+            if narrow:  # rows narrower than the variable: completed with their current values
+                assert current is not None
+                full = current.copy()
+                full[(slice(None), *(slice(0, d) for d in values.shape[1:]))] = np.asarray(scaled)
+                new = tf.constant(full)
+                del full
+            for r in group:
+                replica_rows(r, index, new)
+
+    def _shard_region(self, name: str, shard: Shard, begin: tuple[int, ...], values: tf.Tensor) -> None:
+        for group in () if id(shard) in self._whole_kept else _groups(shard):
+            if shard.remote:  # copied on its parameter server, kept there
+                kept = replica_box(group[0], begin, tuple(int(d) for d in values.shape))
+                self._append(_Record(name, group, "box", where=begin, kept=kept))
+                self.ps_kept_bytes += _tensor_nbytes(kept)
+                continue
+            old = replica_read_box(group[0], begin, tuple(int(d) for d in values.shape))
+            self._append(self._spilled(_Record(name, group, "box", where=begin), old))
+            del old
+        scaled = _scaled(shard, values)
+        for r in shard.replicas:
+            replica_region(r, begin, scaled)
+
+    def _shard_columns(self, name: str, where: Placement, cols: np.ndarray, values: tf.Tensor, axis: int) -> None:
+        """Columns (``axis``) of a distributed variable: each shard's rows patched and assigned."""
+        host = np.asarray(values)
+        for shard in where.shards:
+            stop = min(shard.stop, host.shape[0])
+            if stop <= shard.start:
+                continue
+            piece = host[shard.start : stop]
+            shape = tuple(int(d) for d in shard.replicas[0].shape)
+            current = np.array(replica_read_box(shard.replicas[0], (0,) * len(shape), shape))
+            index: list[Any] = [slice(0, d) for d in piece.shape]
+            index[0] = slice(0, stop - shard.start)
+            index[axis] = cols
+            current[tuple(index)] = piece
+            self._shard_assign(name, shard, tf.constant(current))
+
     def _read(self, record: _Record) -> Any:
         assert record.spilled is not None
         buf = self._spill.get(record.spilled)
@@ -190,12 +346,73 @@ class Journal:
         return tf.constant(buf.view(record.dtype).reshape(record.shape))
 
     def _restore(self, r: _Record) -> None:
+        if isinstance(r.v, tuple):  # replicas of a shard of a distributed variable
+            value = r.kept if r.kept is not None else self._read(r)
+            for replica in r.v:
+                if r.kind == "whole":
+                    replica_assign(replica, value)
+                elif r.kind == "rows":
+                    replica_rows(replica, _indices(r.where), value)
+                else:
+                    replica_region(replica, r.where, value)
+            return
         if r.kind == "whole":
             write_full(r.v, r.kept if r.kept is not None else self._read(r))
         elif r.kind == "rows":
             write_rows(r.v, _indices(r.where), self._read(r))
         else:
             write_region(r.v, r.where, self._read(r))
+
+
+def _groups(shard: Shard) -> list[tuple[Any, ...]]:
+    """What is saved and restored together: all equal replicas, or each independent one."""
+    return [(r,) for r in shard.replicas] if shard.independent else [shard.replicas]
+
+
+def _scaled(shard: Shard, value: tf.Tensor) -> tf.Tensor:
+    return value if shard.scale is None else value * tf.cast(shard.scale, value.dtype)
+
+
+def _cut(value: tf.Tensor, where: Placement, shard: Shard) -> tf.Tensor:
+    """The rows of a whole value that ``shard`` holds (a view where TF can give one)."""
+    if len(where.shards) == 1:
+        return value
+    return value[shard.start : shard.stop]
+
+
+def _split_rows(where: Placement, rows: np.ndarray | range) -> list[tuple[Shard, np.ndarray | range, Any]]:
+    """``(shard, rows in the shard's numbering, which of the values)`` for each shard that
+    ``rows`` touch: ranges stay ranges (values sliced), an index array is grouped by shard."""
+    if len(where.shards) == 1:
+        return [(where.shards[0], rows, slice(None))]
+    out: list[tuple[Shard, np.ndarray | range, Any]] = []
+    if isinstance(rows, range):
+        for shard in where.shards:
+            a, b = max(rows.start, shard.start), min(rows.stop, shard.stop)
+            if a < b:
+                out.append((shard, range(a - shard.start, b - shard.start), slice(a - rows.start, b - rows.start)))
+        return out
+    owner = where.owner(rows)
+    if owner.size < 2 or bool(np.all(owner[1:] >= owner[:-1])):  # grouped by shard already: slices
+        cuts = np.searchsorted(owner, np.arange(len(where.shards) + 1), side="left")
+        return [(shard, rows[cuts[k] : cuts[k + 1]] - shard.start, slice(int(cuts[k]), int(cuts[k + 1])))
+                for k, shard in enumerate(where.shards) if cuts[k] < cuts[k + 1]]
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(len(where.shards) + 1), side="left")
+    for k, shard in enumerate(where.shards):
+        take = order[cuts[k] : cuts[k + 1]]
+        if take.size:
+            out.append((shard, rows[take] - shard.start, take))
+    return out
+
+
+def _tensor_nbytes(t: tf.Tensor) -> int:
+    return int(np.prod(t.shape)) * (t.dtype.size if t.dtype != tf.string else 32)
+
+
+def _replica_nbytes(r: Any) -> int:
+    dtype = tf.as_dtype(r.dtype)
+    return int(np.prod(r.shape)) * (dtype.size if dtype != tf.string else 32)
 
 
 def _indices(rows: np.ndarray | range) -> np.ndarray:

@@ -8,6 +8,12 @@ rows, ``ResourceStridedSliceAssign`` for a box of a plain variable. Distributed 
 whole assigns or ``scatter_update``, which reach every replica; a slice write through one
 replica's handle would reach only that one.
 
+Variables held by ``tf.distribute`` are written replica by replica and shard by shard with
+the ``replica_*`` functions below, each on one resource variable through its own handle
+(:class:`~warmstart.targets.distributed.Placement` says which): the op runs on that
+variable's device (a GPU, a parameter server), and reads for the undo are cut there, so a
+chunk's read moves the chunk, not the shard.
+
 Sparse writes (``scatter_update``, strided-slice assigns) put a resource variable into TF's
 copy-on-read mode, in which every later dense read (a forward pass) copies the whole buffer.
 :func:`end_copy_on_read` turns it off again once a warm start has finished writing.
@@ -28,6 +34,14 @@ __all__ = [
     "read_box",
     "read_rows",
     "read_whole",
+    "replica_assign",
+    "replica_box",
+    "replica_gather",
+    "replica_read_box",
+    "replica_read_rows",
+    "replica_read_whole",
+    "replica_region",
+    "replica_rows",
     "write_block",
     "write_full",
     "write_region",
@@ -141,6 +155,68 @@ def _host(t: Any) -> np.ndarray:
     return np.asarray(t)
 
 
+# ---------------------------------------------------------------------------- one replica or shard
+
+
+def replica_assign(r: Any, value: tf.Tensor) -> None:
+    """Assign a whole value to one resource variable ``r`` (a replica or a shard)."""
+    tf.raw_ops.AssignVariableOp(resource=r.handle, value=tf.cast(value, r.dtype))
+
+
+def replica_rows(r: Any, rows: np.ndarray, values: tf.Tensor) -> None:
+    """``scatter_update`` rows ``rows`` (the variable's own numbering) of one resource variable."""
+    tf.raw_ops.ResourceScatterUpdate(resource=r.handle, indices=tf.constant(rows, tf.int64),
+                                     updates=tf.cast(values, r.dtype))
+
+
+def replica_region(r: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
+    """Write a box at ``begin`` of one resource variable, in place."""
+    end = [b + d for b, d in zip(begin, values.shape, strict=True)]
+    tf.raw_ops.ResourceStridedSliceAssign(ref=r.handle, begin=list(begin), end=end, strides=[1] * len(begin),
+                                          value=tf.cast(values, r.dtype))
+
+
+def replica_read_whole(r: Any) -> tf.Tensor:
+    """The value of one resource variable on its own device, sharing its buffer (for the undo
+    to hold while a whole assign gives the variable a new one)."""
+    if _DISABLE_COPY_ON_READ is not None:
+        try:
+            _DISABLE_COPY_ON_READ(resource=r.handle)
+        except (tf.errors.OpError, ValueError, TypeError):
+            pass  # then the read copies: correct, only slower
+    return tf.raw_ops.ReadVariableOp(resource=r.handle, dtype=r.dtype)
+
+
+def replica_read_rows(r: Any, rows: np.ndarray | range) -> np.ndarray:
+    """A host copy of rows ``rows`` of one resource variable, gathered on its device."""
+    return np.asarray(replica_gather(r, rows))
+
+
+def replica_gather(r: Any, rows: np.ndarray | range) -> tf.Tensor:
+    """Rows ``rows`` of one resource variable, copied where it lives (not moved here)."""
+    index = np.arange(rows.start, rows.stop, dtype=np.int64) if isinstance(rows, range) else rows
+    with tf.device(r.device):
+        return tf.raw_ops.ResourceGather(resource=r.handle, indices=tf.constant(index, tf.int64), dtype=r.dtype)
+
+
+def replica_box(r: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> tf.Tensor:
+    """The box of ``shape`` at ``begin`` of one resource variable, copied where it lives."""
+    with tf.device(r.device):
+        if not shape:
+            return tf.identity(tf.raw_ops.ReadVariableOp(resource=r.handle, dtype=r.dtype))
+        rows = tf.raw_ops.ResourceGather(resource=r.handle,
+                                         indices=tf.range(begin[0], begin[0] + shape[0], dtype=tf.int64),
+                                         dtype=r.dtype)
+        if tuple(rows.shape[1:]) != tuple(shape[1:]):
+            rows = tf.slice(rows, [0, *begin[1:]], list(shape))
+        return rows
+
+
+def replica_read_box(r: Any, begin: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """A host copy of the box of ``shape`` at ``begin`` of one resource variable, cut on its device."""
+    return np.asarray(replica_box(r, begin, shape))
+
+
 # ---------------------------------------------------------------------------- copy-on-read
 
 
@@ -175,4 +251,6 @@ def _components(tv: Any) -> list[Any]:
         return [c for replica in tv.values for c in _components(replica)]
     if isinstance(tv, tf.__internal__.distribute.ShardedVariable):
         return [c for shard in tv.variables for c in _components(shard)]
+    if type(tv).__name__ == "CachingVariable":  # a parameter server's variable, read through a cache
+        return [tv.get()]
     return [tv]

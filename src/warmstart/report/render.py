@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..entries import shape_text
 from ..plan import Action, LoadedEntry, SlotOutcome
+from ..shards import size_text
 
 if TYPE_CHECKING:
     from .report import Report
@@ -58,6 +59,13 @@ def lines(report: Report, *, full: bool = False) -> Iterator[Line]:
         shown, more = _summarised(rows, [""] * len(rows), full, "more variables")
         hidden += sum(n for _, n in more)
         yield from _table(title, ("variable", "loaded", "fresh (variable not loaded)", "skipped (why)"), shown, more)
+    if report.shards:
+        verb = "would read" if report.dry_run else "read"
+        rows = [(e.target, e.text(), ", ".join(size_text(n) for n in e.read)) for e in report.shards]
+        shown, more = _summarised(rows, [""] * len(rows), full, "more")
+        hidden += sum(n for _, n in more)
+        yield from _table(f"Shards and slices ({len(report.shards)})", ("target", "model ← checkpoint",
+                                                                       f"{verb} for each shard"), shown, more)
     if report.notes or report.warnings or report.problems:
         yield "", ""
     for n in report.notes:

@@ -28,6 +28,7 @@ from ..plan import (
     SlotPlan,
     Strategy,
 )
+from ..shards import ShardLayout
 from ..sources.locate import Location
 from .provenance import location_dict
 
@@ -77,6 +78,9 @@ class Report:
     resumed: bool = False
     """True when :func:`warmstart.restore_or_warm_start` restored the run's own checkpoint
     (exactly, by ``tf.train.Checkpoint``) instead of warm-starting."""
+    shards: tuple[ShardLayout, ...] = ()
+    """Each table sharded in the model or stored in slices: both layouts, and the bytes read
+    for each shard."""
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,11 @@ class Report:
             "location": None if self.location is None else location_dict(self.location),
             "rules": self.rules,
             "resumed": self.resumed,
+            "shards": [
+                {"target": e.target, "layout": e.text(), "shards": list(e.shards), "slices": list(e.slices),
+                 "read": list(e.read)}
+                for e in self.shards
+            ],
         }
 
     def save(self, path: str | os.PathLike[str]) -> str:
@@ -157,6 +166,8 @@ class Report:
             location=None if where is None else Location(where["path"], where["format"], tuple(where["files"])),
             rules=dict(d.get("rules") or {}),
             resumed=bool(d.get("resumed", False)),
+            shards=tuple(ShardLayout(e["target"], tuple(e["shards"]), tuple(e["slices"]), tuple(e["read"]))
+                         for e in d.get("shards", ())),
         )
 
     def summary(self) -> str:
@@ -207,7 +218,7 @@ def _loaded(e: Mapping[str, Any]) -> LoadedEntry:
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
                      seconds: float | None = None, slots: SlotPlan | None = None,
                      notes: tuple[str, ...] = (), location: Location | None = None,
-                     rules: dict[str, Any] | None = None) -> Report:
+                     rules: dict[str, Any] | None = None, shards: tuple[ShardLayout, ...] = ()) -> Report:
     extra = () if slots is None else slots.steps
     return Report(
         source=source,
@@ -225,4 +236,5 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
         warnings=plan.ambiguities + plan.warnings,
         location=location,
         rules=dict(rules or {}),
+        shards=shards,
     )

@@ -70,8 +70,9 @@ class Source(Protocol):
         ...
 
     def verify(self, key: str, ranges: Sequence[tuple[int, int]], *, chunk_bytes: int) -> RowChecks:
-        """Check the whole of ``key``'s bytes and fingerprint each row range ``[start, stop)``
-        (sorted, not overlapping), reading at most about ``chunk_bytes`` at a time. Raises
+        """Check the whole of ``key``'s bytes (of a tensor stored in row slices: the whole of
+        every slice the ranges read) and fingerprint each row range ``[start, stop)`` (sorted,
+        not overlapping), reading at most about ``chunk_bytes`` at a time. Raises
         ``CheckpointReadError``."""
         ...
 

@@ -178,6 +178,14 @@ class TF2Checkpoint:
         return (entry.row_readable and _native(entry) and _tf_dtype(entry) is not None
                 and entry.dtype.storage is not None)
 
+    def row_slices(self, key: str) -> tuple[int, ...]:
+        """The rows of each stored slice of ``key``, in row order, when it is stored in slices
+        along its first axis (a ``ShardedVariable``, a TF1 partitioned variable); else ``()``."""
+        entry = self.index.entries.get(key)
+        if entry is None or not entry.sliced or not entry.row_readable:
+            return ()
+        return tuple(b - a for a, b in sorted(s.extents[0].bounds(entry.shape[0]) for s in entry.slices))
+
     def verify(self, key: str, ranges: Sequence[tuple[int, int]], *, chunk_bytes: int) -> RowChecks:
         """Check ``key``'s crc32c by streaming its bytes (bounded memory), and take the crc32c
         of each row range on the way (for strings, also where its bytes lie)."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..layout import KerasLayout, LayerInfo, OptimizerLayout
 from ..names import slot_name
-from .optimizer import _slot_lists
+from .optimizer import slot_lists
 
 __all__ = ["describe_keras", "optimizer_layout"]
 
@@ -92,7 +92,7 @@ def optimizer_layout(optimizer: Any) -> OptimizerLayout | None:
         return None
     inner = getattr(scratch, "inner_optimizer", scratch)
     owner_of: dict[int, tuple[str, int]] = {}
-    for list_name, items in _slot_lists(inner):
+    for list_name, items in slot_lists(inner):
         for j, v in enumerate(items):
             if v is not None:
                 owner_of[id(v)] = (slot_name(list_name), j)

@@ -73,6 +73,8 @@ def _variable_name(v: Any, paths: list[str], legacy: bool) -> str | None:
     if isinstance(v, keras.Variable):
         return v.path
     if legacy:
+        if isinstance(v, tf.__internal__.distribute.ShardedVariable):  # its name is 'ShardedVariable'
+            return re.sub(r"/part_0(:0)?$", "", v.variables[0].name)
         return v.name.removesuffix(":0")
     return None
 
@@ -88,6 +90,8 @@ def _from_keras(model: Any) -> Target:
         )
     found = _walk(model)
     reached = {id(v) for v, _ in found}
+    reached |= {id(shard) for v, _ in found for shard in getattr(v, "variables", ())
+                if isinstance(v, tf.__internal__.distribute.ShardedVariable)}  # model.weights lists shards
     untracked = {id(v): v for v in model.weights if id(v) not in reached}
     found += [(v, []) for v in untracked.values()]
     legacy = _is_tf_keras_layer(model)

@@ -9,7 +9,7 @@ their lists through ``_index_dict``; legacy ones answer ``get_slot``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,10 @@ import tensorflow as tf
 from ..entries import TargetSlot
 from ..errors import OptimizerError
 from ..names import NOT_SLOT_LISTS, slot_name
+from .distributed import strategy_of
 from .variables import dtype_of, shape_of
 
-__all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "walk_optimizer"]
+__all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "slot_lists", "walk_optimizer"]
 
 ITERATIONS = "optimizer/iterations"
 
@@ -43,13 +44,30 @@ def provisionally_built(optimizer: Any, build_on: Sequence[Any]) -> Iterator[boo
         return
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     saved = [_state(o) for o in dict.fromkeys((optimizer, inner))]
-    optimizer.build(list(build_on))
+    with _strategy_scope(build_on):
+        optimizer.build(list(build_on))
     try:
         yield True
     except BaseException:
         for state in saved:
             _restore(*state)
         raise
+
+
+def _strategy_scope(variables: Sequence[Any]) -> Any:
+    """The scope of the strategy that made ``variables`` (entered unless it is the current one),
+    so that slots are made as training makes them: mirrored, or on the parameter servers. A
+    Keras optimizer made in a strategy's scope cannot build outside it."""
+    strategy = next((s for s in map(strategy_of, variables) if s is not None), None)
+    if strategy is None or (tf.distribute.has_strategy() and tf.distribute.get_strategy() is strategy):
+        return nullcontext()
+    if tf.distribute.has_strategy():
+        raise OptimizerError(
+            f"the model's variables belong to a {type(strategy).__name__}, but warm_start was called in the "
+            f"scope of another strategy ({type(tf.distribute.get_strategy()).__name__}), where its optimizer "
+            f"cannot be built.\n  Fix: call it in the model's strategy's scope, or outside any scope."
+        )
+    return strategy.scope()
 
 
 _Saved = tuple[Any, dict[str, Any], list[tuple[Any, Any]]]
@@ -116,12 +134,17 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
             f"  Fix: pass a keras.optimizers optimizer, or leave optimizer=None to load weights only."
         )
     slots, handles = [], {}
-    for list_name, items in _slot_lists(inner):
+    for list_name, items in slot_lists(inner):
         for idx, slot_var in enumerate(items):
             owner = owners.get(idx)
             if owner is None or slot_var is None:
                 continue
             handle = f"{owner}@{slot_name(list_name)}"
+            container = _sharded_container(slot_var)
+            if container is not None:  # tf_keras keeps one slot per shard: the slot is their container
+                if handle in handles:
+                    continue
+                slot_var = container
             slots.append(TargetSlot(owner, slot_name(list_name), shape_of(slot_var), dtype_of(slot_var), handle))
             handles[handle] = slot_var
     handles[ITERATIONS] = optimizer.iterations
@@ -150,13 +173,22 @@ def _owners_keras(inner: Any, variables: Mapping[str, Any]) -> dict[int, str]:
 def _owners_tf_keras(inner: Any, variables: Mapping[str, Any]) -> dict[int, str]:
     owners = {}
     for name, v in variables.items():
-        idx = inner._index_dict.get(inner._var_key(v))
-        if idx is not None:
-            owners[idx] = name
+        # under ParameterServerStrategy tf_keras optimizers see each shard as a variable
+        parts = v.variables if isinstance(v, tf.__internal__.distribute.ShardedVariable) else (v,)
+        for part in parts:
+            idx = inner._index_dict.get(inner._var_key(part))
+            if idx is not None:
+                owners[idx] = name
     return owners
 
 
-def _slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
+def _sharded_container(v: Any) -> Any:
+    """The ShardedVariable a shard belongs to, or None."""
+    ref = getattr(v, "_sharded_container", None)
+    return ref() if callable(ref) else None
+
+
+def slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
     """The optimizer's per-variable lists, by attribute name.
 
     Attributes, not checkpoint children: Adafactor reassigns ``_r``/``_c``/``_v`` after

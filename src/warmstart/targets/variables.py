@@ -13,7 +13,7 @@ __all__ = ["dtype_of", "is_variable", "shape_of", "tf_variable"]
 
 
 def is_variable(obj: Any) -> bool:
-    return isinstance(obj, (keras.Variable, tf.Variable))
+    return isinstance(obj, (keras.Variable, tf.Variable, tf.__internal__.distribute.ShardedVariable))
 
 
 def shape_of(v: Any) -> Shape:
@@ -27,8 +27,9 @@ def dtype_of(v: Any) -> str:
 
 
 def tf_variable(v: Any) -> Any:
-    """The TF variable behind a Keras variable (its ``value`` outside autocast)."""
+    """The TF variable behind a Keras variable (its ``value`` outside autocast): a
+    ``tf.Variable``, or under ``ParameterServerStrategy`` a ``ShardedVariable``."""
     if isinstance(v, keras.Variable):
         inner = v.value
-        return inner if isinstance(inner, tf.Variable) else v
+        return inner if isinstance(inner, (tf.Variable, tf.__internal__.distribute.ShardedVariable)) else v
     return v
