@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from ..errors import RollbackError
 from ..targets.distributed import Kind, Placement, Shard, placement
-from ..targets.variables import tf_variable
+from .pieces import cut, groups, indices, nbytes, replica_nbytes, scale_for, split_rows, tensor_nbytes
 from .spill import Spill, SpillRecord
 from .writers import (
     end_copy_on_read,
@@ -109,7 +109,7 @@ class Journal:
         where = self._placed(v)
         if where is not None:
             for shard in where.shards:
-                self._shard_assign(name, shard, _cut(value, where, shard))
+                self._shard_assign(name, shard, cut(value, where, shard))
             return
         self._save_whole(name, v)
         write_full(v, value)
@@ -131,7 +131,7 @@ class Journal:
             if axis != 0:
                 self._shard_columns(name, where, np.asarray(rows), values, axis)
                 return
-            for shard, local, take in _split_rows(where, rows):
+            for shard, local, take in split_rows(where, rows):
                 piece = values[take] if isinstance(take, slice) else tf.gather(values, take)
                 self._shard_rows(name, shard, local, piece)
             return
@@ -148,7 +148,7 @@ class Journal:
             self._append(self._spilled(_Record(name, v, "rows", where=rows), old))
             del old
             self._sparse[id(v)] = v
-        write_rows(v, _indices(rows), values, axis=axis)
+        write_rows(v, indices(rows), values, axis=axis)
 
     def region(self, name: str, v: Any, begin: tuple[int, ...], values: tf.Tensor) -> None:
         """Write a box at ``begin`` (see :func:`~.writers.write_region`)."""
@@ -182,9 +182,9 @@ class Journal:
             shard = where.shards[k]
             if not shard.remote or id(shard) in self._whole_kept:
                 continue
-            for group in _groups(shard):
+            for group in groups(shard):
                 self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
-                self.ps_kept_bytes += _replica_nbytes(group[0])
+                self.ps_kept_bytes += replica_nbytes(group[0])
             self._whole_kept.add(id(shard))
 
     # ------------------------------------------------------------------ end
@@ -222,7 +222,7 @@ class Journal:
         self._records.append(record)  # only now is the write allowed to start
 
     def _save_whole(self, name: str, v: Any) -> None:
-        size = _nbytes(v)
+        size = nbytes(v)
         if self.keep_limit is None or self.kept_bytes + size <= self.keep_limit:
             self._append(_Record(name, v, "whole", kept=read_whole(v)))
             self.kept_bytes += size
@@ -258,8 +258,8 @@ class Journal:
 
     def _shard_assign(self, name: str, shard: Shard, value: tf.Tensor) -> None:
         shape = tuple(int(d) for d in value.shape)
-        for group in () if id(shard) in self._whole_kept else _groups(shard):
-            size = _replica_nbytes(group[0])
+        for group in () if id(shard) in self._whole_kept else groups(shard):
+            size = replica_nbytes(group[0])
             if shard.remote:  # kept on its parameter server: the old buffer, no copy
                 self._append(_Record(name, group, "whole", kept=replica_read_whole(group[0])))
                 self.ps_kept_bytes += size
@@ -270,30 +270,30 @@ class Journal:
                 old = replica_read_box(group[0], (0,) * len(shape), shape)
                 self._append(self._spilled(_Record(name, group, "whole"), old))
                 del old
-        scaled = _scaled(shard, value)
+        scaled = scale_for(shard, value)
         for r in shard.replicas:
             replica_assign(r, scaled)
 
     def _shard_rows(self, name: str, shard: Shard, local: np.ndarray | range, values: tf.Tensor) -> None:
         width = tuple(int(d) for d in shard.replicas[0].shape[1:])
         narrow = tuple(values.shape[1:]) != width
-        scaled = _scaled(shard, values)
+        scaled = scale_for(shard, values)
         saved: list[np.ndarray | None] = []
-        for group in _groups(shard):
+        for group in groups(shard):
             if id(shard) in self._whole_kept and not narrow:  # its old buffer is kept whole already
                 saved.append(None)
                 continue
             if shard.remote and not narrow:  # copied on its parameter server, kept there
                 kept = replica_gather(group[0], local)
                 self._append(_Record(name, group, "rows", where=local, kept=kept))
-                self.ps_kept_bytes += _tensor_nbytes(kept)
+                self.ps_kept_bytes += tensor_nbytes(kept)
                 saved.append(None)
                 continue
             host = replica_read_rows(group[0], local)
             self._append(self._spilled(_Record(name, group, "rows", where=local), host))
             saved.append(host)
-        index = _indices(local)
-        for group, current in zip(_groups(shard), saved, strict=True):
+        index = indices(local)
+        for group, current in zip(groups(shard), saved, strict=True):
             new = scaled
             if narrow:  # rows narrower than the variable: completed with their current values
                 assert current is not None
@@ -305,16 +305,16 @@ class Journal:
                 replica_rows(r, index, new)
 
     def _shard_region(self, name: str, shard: Shard, begin: tuple[int, ...], values: tf.Tensor) -> None:
-        for group in () if id(shard) in self._whole_kept else _groups(shard):
+        for group in () if id(shard) in self._whole_kept else groups(shard):
             if shard.remote:  # copied on its parameter server, kept there
                 kept = replica_box(group[0], begin, tuple(int(d) for d in values.shape))
                 self._append(_Record(name, group, "box", where=begin, kept=kept))
-                self.ps_kept_bytes += _tensor_nbytes(kept)
+                self.ps_kept_bytes += tensor_nbytes(kept)
                 continue
             old = replica_read_box(group[0], begin, tuple(int(d) for d in values.shape))
             self._append(self._spilled(_Record(name, group, "box", where=begin), old))
             del old
-        scaled = _scaled(shard, values)
+        scaled = scale_for(shard, values)
         for r in shard.replicas:
             replica_region(r, begin, scaled)
 
@@ -352,77 +352,16 @@ class Journal:
                 if r.kind == "whole":
                     replica_assign(replica, value)
                 elif r.kind == "rows":
-                    replica_rows(replica, _indices(r.where), value)
+                    replica_rows(replica, indices(r.where), value)
                 else:
                     replica_region(replica, r.where, value)
             return
         if r.kind == "whole":
             write_full(r.v, r.kept if r.kept is not None else self._read(r))
         elif r.kind == "rows":
-            write_rows(r.v, _indices(r.where), self._read(r))
+            write_rows(r.v, indices(r.where), self._read(r))
         else:
             write_region(r.v, r.where, self._read(r))
-
-
-def _groups(shard: Shard) -> list[tuple[Any, ...]]:
-    """What is saved and restored together: all equal replicas, or each independent one."""
-    return [(r,) for r in shard.replicas] if shard.independent else [shard.replicas]
-
-
-def _scaled(shard: Shard, value: tf.Tensor) -> tf.Tensor:
-    return value if shard.scale is None else value * tf.cast(shard.scale, value.dtype)
-
-
-def _cut(value: tf.Tensor, where: Placement, shard: Shard) -> tf.Tensor:
-    """The rows of a whole value that ``shard`` holds (a view where TF can give one)."""
-    if len(where.shards) == 1:
-        return value
-    return value[shard.start : shard.stop]
-
-
-def _split_rows(where: Placement, rows: np.ndarray | range) -> list[tuple[Shard, np.ndarray | range, Any]]:
-    """``(shard, rows in the shard's numbering, which of the values)`` for each shard that
-    ``rows`` touch: ranges stay ranges (values sliced), an index array is grouped by shard."""
-    if len(where.shards) == 1:
-        return [(where.shards[0], rows, slice(None))]
-    out: list[tuple[Shard, np.ndarray | range, Any]] = []
-    if isinstance(rows, range):
-        for shard in where.shards:
-            a, b = max(rows.start, shard.start), min(rows.stop, shard.stop)
-            if a < b:
-                out.append((shard, range(a - shard.start, b - shard.start), slice(a - rows.start, b - rows.start)))
-        return out
-    owner = where.owner(rows)
-    if owner.size < 2 or bool(np.all(owner[1:] >= owner[:-1])):  # grouped by shard already: slices
-        cuts = np.searchsorted(owner, np.arange(len(where.shards) + 1), side="left")
-        return [(shard, rows[cuts[k] : cuts[k + 1]] - shard.start, slice(int(cuts[k]), int(cuts[k + 1])))
-                for k, shard in enumerate(where.shards) if cuts[k] < cuts[k + 1]]
-    order = np.argsort(owner, kind="stable")
-    cuts = np.searchsorted(owner[order], np.arange(len(where.shards) + 1), side="left")
-    for k, shard in enumerate(where.shards):
-        take = order[cuts[k] : cuts[k + 1]]
-        if take.size:
-            out.append((shard, rows[take] - shard.start, take))
-    return out
-
-
-def _tensor_nbytes(t: tf.Tensor) -> int:
-    return int(np.prod(t.shape)) * (t.dtype.size if t.dtype != tf.string else 32)
-
-
-def _replica_nbytes(r: Any) -> int:
-    dtype = tf.as_dtype(r.dtype)
-    return int(np.prod(r.shape)) * (dtype.size if dtype != tf.string else 32)
-
-
-def _indices(rows: np.ndarray | range) -> np.ndarray:
-    return np.arange(rows.start, rows.stop, dtype=np.int64) if isinstance(rows, range) else rows
-
-
-def _nbytes(v: Any) -> int:
-    tv = tf_variable(v)
-    dtype = tf.as_dtype(tv.dtype)
-    return int(np.prod(tv.shape)) * (dtype.size if dtype != tf.string else 32)
 
 
 def _states(records: list[_Record], failed: int, error: BaseException) -> str:
