@@ -1,0 +1,91 @@
+"""A Keras lookup layer's tokens as :class:`~.tokens.Tokens`, straight from its table's tensors.
+
+``get_vocabulary()`` makes a ``str`` per token and a dict of them (about 20 s for 4.8 million
+tokens here). The table (``layer.lookup_table``, a ``tf.lookup.StaticHashTable`` in Keras 3
+and tf_keras) exports its keys and values as tensors; the keys go into one byte buffer
+(``tf.strings.reduce_join``, in the table's own order) with their lengths, and the values, the
+tokens' row indices, put the bounds in row order. The layer's mask and OOV rows are not in
+the table: :func:`~.vocab.lookup_layout` places them.
+
+The tokens are the ones ``load_tokens(layer)`` gives; where this cannot promise that (no
+exportable table, an encoding other than UTF-8, bytes that are not UTF-8, a token ending in a
+NUL, which numpy's strings drop, or a row the table lacks), the tokens come from
+``get_vocabulary()`` instead. TensorFlow is imported here only when a lookup layer is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .token_file import is_utf8
+from .tokens import Tokens, padded
+from .vocab import load_tokens, lookup_layout
+
+__all__ = ["lookup_tokens"]
+
+_UTF8 = {"utf-8", "utf8", "UTF-8", "UTF8"}
+
+
+def lookup_tokens(layer: Any, *, label: str) -> Tokens:
+    """The tokens of a ``StringLookup``/``IntegerLookup`` in row order, without its mask and OOV
+    rows; raises ``load_tokens``'s ``VocabError`` s."""
+    where = f"the {type(layer).__name__} {getattr(layer, 'name', '')!r}"
+    got = _exported(layer)
+    if got is None or not got[2].size:  # (no tokens: load_tokens raises its error)
+        return Tokens.from_sequence(load_tokens(layer, label=label), label=label, where=where)
+    buf, starts, lens = got
+    return Tokens(buf, starts, lens=lens, label=label, where=where)
+
+
+def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Buffer, starts and lengths of the tokens in row order, or None (read them the slow way)."""
+    table = getattr(layer, "lookup_table", None)
+    if table is None or not hasattr(table, "export") or getattr(layer, "encoding", "utf-8") not in _UTF8:
+        return None
+    import tensorflow as tf
+
+    try:
+        keys, values = table.export()
+        size = int(layer.vocabulary_size())
+    except (tf.errors.OpError, TypeError, ValueError, AttributeError):
+        return None
+    if getattr(layer, "invert", False):
+        keys, values = values, keys
+    index = values.numpy()
+    n = int(index.size)
+    first = size - n  # the row of the table's first token
+    lead = lookup_layout(layer).leading
+    if n == 0 or lead < first or index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+        return None  # nothing, or rows that get_vocabulary fills with the OOV token
+    pos = index.astype(np.int64) - first
+    if pos.min() < 0 or pos.max() >= n:
+        return None
+    order = np.full(n, -1, np.int64)
+    order[pos] = np.arange(n)
+    if (order < 0).any():  # two keys on one row
+        return None
+    order = order[lead - first :]
+    if keys.dtype == tf.string:
+        lens = tf.strings.length(keys).numpy().astype(np.int64)
+        data = tf.strings.reduce_join(keys).numpy()
+    elif keys.dtype.is_integer:
+        digits = keys.numpy().astype("S21")  # str(int) as bytes, NUL-padded
+        raw = digits.view(np.uint8).reshape(n, -1)
+        lens = np.count_nonzero(raw, axis=1).astype(np.int64)
+        data = raw[raw != 0].tobytes()
+    else:
+        return None
+    total = len(data)
+    buf = np.empty(padded(total), np.uint8)
+    buf[:total] = np.frombuffer(data, np.uint8)
+    buf[total:] = 0
+    del data
+    starts = np.cumsum(lens) - lens
+    if keys.dtype == tf.string:
+        nonempty = np.flatnonzero(lens)
+        if not is_utf8(buf, total) or (buf[starts[nonempty] + lens[nonempty] - 1] == 0).any():
+            return None
+    bounds = np.int32 if total < 2**31 - 1024 else np.int64
+    return buf, starts[order].astype(bounds), lens[order].astype(bounds)
