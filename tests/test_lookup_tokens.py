@@ -57,7 +57,7 @@ def test_table_tokens_equal_load_tokens(make):
     layer = make()
     want = load_tokens(layer, label="v")
     got = lookup_tokens(no_get_vocabulary(layer), label="v")
-    assert got.lens is not None  # read from the table
+    assert got.rows is not None  # read from the table
     assert texts(got) == want
     assert [got.token(i) for i in range(got.n)] == [t.encode() for t in want]
 
@@ -88,7 +88,7 @@ def _adapted_nul():
 def test_what_the_table_cannot_promise_comes_from_get_vocabulary(make):
     layer = make()
     got = lookup_tokens(layer, label="v")
-    assert got.lens is None  # the sequence path
+    assert got.rows is None  # the sequence path
     assert texts(got) == load_tokens(layer, label="v")
 
 

@@ -33,14 +33,14 @@ def lookup_tokens(layer: Any, *, label: str) -> Tokens:
     rows; raises ``load_tokens``'s ``VocabError`` s."""
     where = f"the {type(layer).__name__} {getattr(layer, 'name', '')!r}"
     got = _exported(layer)
-    if got is None or not got[2].size:  # (no tokens: load_tokens raises its error)
+    if got is None or not got[1].size:  # (no tokens: load_tokens raises its error)
         return Tokens.from_sequence(load_tokens(layer, label=label), label=label, where=where)
-    buf, starts, lens = got
-    return Tokens(buf, starts, lens=lens, label=label, where=where)
+    buf, rows = got
+    return Tokens(buf, rows=rows, label=label, where=where)
 
 
-def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Buffer, starts and lengths of the tokens in row order, or None (read them the slow way)."""
+def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The buffer, and each token's (start, length) in row order; None: read them the slow way."""
     table = getattr(layer, "lookup_table", None)
     if table is None or not hasattr(table, "export") or getattr(layer, "encoding", "utf-8") not in _UTF8:
         return None
@@ -59,21 +59,27 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     lead = lookup_layout(layer).leading
     if n == 0 or lead < first or index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
         return None  # nothing, or rows that get_vocabulary fills with the OOV token
-    pos = index.astype(np.int64) - first
+    pos = np.subtract(index, first, dtype=np.int64)
+    del index, values
     if pos.min() < 0 or pos.max() >= n:
         return None
-    order = np.full(n, -1, np.int64)
-    order[pos] = np.arange(n)
+    order: np.ndarray = np.full(n, -1, np.int32 if n < 2**31 else np.int64)  # buffer position of each row's token
+    order[pos] = np.arange(n, dtype=order.dtype)
+    del pos
     if (order < 0).any():  # two keys on one row
         return None
     order = order[lead - first :]
-    if keys.dtype == tf.string:
-        lens = tf.strings.length(keys).numpy().astype(np.int64)
-        data = tf.strings.reduce_join(keys).numpy()
+    strings = keys.dtype == tf.string
+    if strings:
+        lens = tf.strings.length(keys).numpy()
+        joined = tf.strings.reduce_join(keys)
+        del keys  # the exported keys (a tensor of tf.string, 24 bytes a token and more) go first
+        data = joined.numpy()
+        del joined
     elif keys.dtype.is_integer:
         digits = keys.numpy().astype("S21")  # str(int) as bytes, NUL-padded
         raw = digits.view(np.uint8).reshape(n, -1)
-        lens = np.count_nonzero(raw, axis=1).astype(np.int64)
+        lens = np.count_nonzero(raw, axis=1)
         data = raw[raw != 0].tobytes()
     else:
         return None
@@ -82,10 +88,14 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     buf[:total] = np.frombuffer(data, np.uint8)
     buf[total:] = 0
     del data
-    starts = np.cumsum(lens) - lens
-    if keys.dtype == tf.string:
-        nonempty = np.flatnonzero(lens)
-        if not is_utf8(buf, total) or (buf[starts[nonempty] + lens[nonempty] - 1] == 0).any():
+    dtype = np.int32 if total < 2**31 - 1024 else np.int64
+    ends = np.cumsum(lens, dtype=dtype)
+    if strings:
+        if not is_utf8(buf, total):
             return None
-    bounds = np.int32 if total < 2**31 - 1024 else np.int64
-    return buf, starts[order].astype(bounds), lens[order].astype(bounds)
+        if np.count_nonzero(buf[:total]) < total and (buf[ends[lens > 0] - 1] == 0).any():
+            return None  # a token ends in a NUL
+    bounds = np.empty((n, 2), dtype)  # (start, length) in buffer order
+    np.subtract(ends, lens, out=bounds[:, 0])
+    bounds[:, 1] = lens
+    return buf, np.take(bounds, order, axis=0)  # one gather of both per row

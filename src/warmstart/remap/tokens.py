@@ -28,23 +28,29 @@ _INT32_LIMIT = 2**31 - 1024  # buffers beyond this get int64 bounds
 class Tokens:
     """A vocabulary's tokens as bytes, for the join and its messages.
 
-    Token ``i`` is ``buf[starts[i] : starts[i] + len_i]`` where ``len_i`` is
-    ``starts[i + 1] - starts[i] - term`` (tokens in buffer order, ``term`` the length of what
-    follows each, an int when the same for all), or ``lens[i]`` when given (tokens in another
+    Token ``i`` is ``buf[starts[i] : starts[i + 1] - term]`` (tokens in buffer order, ``term``
+    the length of what follows each, an int when the same for all), or
+    ``buf[rows[i, 0] : rows[i, 0] + rows[i, 1]]`` when ``rows`` are given (tokens in another
     order than the buffer's: a lookup's table). At least 25 zero bytes follow the last byte,
     so 16 bytes can be read from any token's start and 8 from any word inside it.
     """
 
-    def __init__(self, buf: np.ndarray, starts: np.ndarray, *, label: str, where: str,
-                 term: int | np.ndarray = 0, lens: np.ndarray | None = None,
+    def __init__(self, buf: np.ndarray, starts: np.ndarray | None = None, *, label: str, where: str,
+                 term: int | np.ndarray = 0, rows: np.ndarray | None = None,
                  text: Callable[[int], str] | None = None) -> None:
         self.label, self.where = label, where
         self.view = buf.data
         # 8 and 16 bytes from any offset (the padding covers the last token's)
         self.u8 = np.ndarray((buf.size - 7,), "<u8", buffer=buf, strides=(1,))
         self.s16 = np.ndarray((buf.size - 15,), "S16", buffer=buf, strides=(1,))  # a fast gather
-        self.starts, self.term, self.lens = starts, term, lens
-        self.n = starts.size if lens is not None else starts.size - 1
+        self.term, self.rows = term, rows
+        self.lens: np.ndarray | None = None
+        if rows is not None:
+            self.starts, self.lens = rows[:, 0], rows[:, 1]
+            self.n = int(rows.shape[0])
+        else:
+            assert starts is not None
+            self.starts, self.n = starts, starts.size - 1
         self._text = text
 
     @classmethod
@@ -69,9 +75,10 @@ class Tokens:
 
     def where_is(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Starts and byte lengths of the tokens ``idx``."""
+        if self.rows is not None:
+            rows = np.take(self.rows, idx, axis=0)  # one gather for both (4x faster than rows[idx])
+            return rows[:, 0], rows[:, 1]
         starts = self.starts[idx]
-        if self.lens is not None:
-            return starts, self.lens[idx]
         lens = self.starts[idx + 1] - starts
         lens -= self.term if isinstance(self.term, int) else self.term[idx]
         return starts, lens
