@@ -22,7 +22,7 @@ from warmstart.remap import Layout, load_tokens, row_map, token_file, vocab_file
 from warmstart.remap import tokens as tokens_module
 from warmstart.remap.token_file import TokenFile
 from warmstart.remap.tokens import Tokens
-from warmstart.remap.vocab_files import file_row_map, join_row_map, read_tokens, same_tokens
+from warmstart.remap.vocab_files import file_row_map, join_row_map, same_tokens
 
 OOV = [(0, 0), (2, 0), (0, 3), (1, 1), (3, 2), (2, 5)]
 
@@ -414,20 +414,6 @@ def test_token_lists_example():
     assert_lists_like_exact(old, new, num_oov_buckets=2, old_num_oov_buckets=1)
 
 
-@pytest.mark.parametrize("tokens", [
-    ["a", "b", "c"],
-    ["a\nb", "c", "\n"],  # a line end inside a token: encoded one by one
-    [b"a", "b", 3, np.int64(4), np.str_("e"), b"\xff"],  # load_tokens's conversions
-    np.array(["a", "bé", ""]), np.array([b"a", b"b"]), np.array([3, 1, 2]),
-])
-def test_sequences_as_tokens(tokens):
-    got = read_tokens(tokens, label="x")
-    want = load_tokens(tokens, label="x")
-    assert [got.text(i) for i in range(got.n)] == want
-    assert [got.token(i) for i in range(got.n)] == [t.encode("utf-8", "surrogatepass") for t in want]
-    assert got.first_tokens(2) == tuple(want[:2])
-
-
 def test_list_errors_worded_and_ordered_like_load_tokens(tmp_path):
     good = ["a", "b"]
     for old, new in [
@@ -440,18 +426,6 @@ def test_list_errors_worded_and_ordered_like_load_tokens(tmp_path):
         ([7, "7"], good),
     ]:
         assert assert_lists_like_exact(old, new)[0] == "error", (old, new)
-
-
-def test_sequence_growth_and_int64_bounds(monkeypatch):
-    """The buffer grows past its first guess (the first block's tokens are short), and bounds
-    switch to int64 past the int32 limit (lowered here)."""
-    monkeypatch.setattr(tokens_module, "_SEQ_CHUNK", 4)
-    monkeypatch.setattr(tokens_module, "_INT32_LIMIT", 100)
-    old = ["a", "b", "c", "d"] + ["long" * 20 + str(i) for i in range(30)]
-    got = read_tokens(old, label="x")
-    assert got.starts.dtype == np.int64
-    assert [got.text(i) for i in range(got.n)] == old
-    assert_lists_like_exact(old, old[::-1])
 
 
 def test_same_tokens_compares_bytes_across_kinds(tmp_path):

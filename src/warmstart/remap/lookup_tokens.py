@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import memory
 from .token_file import is_utf8
 from .tokens import Tokens, padded
 from .vocab import load_tokens, lookup_layout
@@ -63,7 +64,7 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
     del index, values
     if pos.min() < 0 or pos.max() >= n:
         return None
-    order: np.ndarray = np.full(n, -1, np.int32 if n < 2**31 else np.int64)  # buffer position of each row's token
+    order = memory.full(n, -1, np.int32 if n < 2**31 else np.int64)  # buffer position of each row's token
     order[pos] = np.arange(n, dtype=order.dtype)
     del pos
     if (order < 0).any():  # two keys on one row
@@ -84,7 +85,7 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
     else:
         return None
     total = len(data)
-    buf = np.empty(padded(total), np.uint8)
+    buf = memory.empty(padded(total), np.uint8)
     buf[:total] = np.frombuffer(data, np.uint8)
     buf[total:] = 0
     del data
@@ -95,7 +96,7 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         if np.count_nonzero(buf[:total]) < total and (buf[ends[lens > 0] - 1] == 0).any():
             return None  # a token ends in a NUL
-    bounds = np.empty((n, 2), dtype)  # (start, length) in buffer order
+    bounds = memory.empty(2 * n, dtype).reshape(n, 2)  # (start, length) in buffer order
     np.subtract(ends, lens, out=bounds[:, 0])
     bounds[:, 1] = lens
     return buf, np.take(bounds, order, axis=0)  # one gather of both per row

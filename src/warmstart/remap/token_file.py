@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VocabError
+from . import memory
 from .tokens import Tokens, line_starts, padded
 
 __all__ = ["TokenFile", "is_utf8"]
@@ -38,7 +39,7 @@ class TokenFile(Tokens):
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                buf = np.empty(padded(size), np.uint8)  # numpy's allocation: huge pages
+                buf = memory.empty(padded(size), np.uint8)
                 got = 0
                 with buf.data as view:
                     while got < size:
@@ -52,7 +53,7 @@ class TokenFile(Tokens):
         if got < size or rest:  # the file changed size while read, or has none (a pipe)
             data = buf[:got].tobytes() + rest
             size = len(data)
-            buf = np.empty(padded(size), np.uint8)
+            buf = memory.empty(padded(size), np.uint8)
             buf[:size] = np.frombuffer(data, np.uint8)
             del data
         buf[size:] = 0

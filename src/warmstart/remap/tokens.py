@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VocabError
+from . import memory
 from .vocab import _token
 
 __all__ = ["Tokens", "line_starts", "padded"]
@@ -127,7 +128,7 @@ def line_starts(data: np.ndarray, size: int, *, step: int, extra: int = 0) -> np
     dtype = np.int32 if size < _INT32_LIMIT else np.int64
     steps = range(0, size, step)
     counts = [int(np.count_nonzero(data[c : min(c + step, size)] == 10)) for c in steps]
-    starts = np.empty(1 + sum(counts) + extra, dtype)
+    starts = memory.empty(1 + sum(counts) + extra, dtype)
     starts[0] = 0
     k = 1
     for c, count in zip(steps, counts):
@@ -142,7 +143,7 @@ def _encode_lines(items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
     """Buffer and ``starts`` (n + 1) of ``str`` tokens each followed by ``"\\n"``; None if a token
     holds a ``"\\n"``. Raises ``TypeError`` at the first block with a token that is not a ``str``."""
     n = len(items)
-    starts = np.empty(n + 1, np.int32)
+    starts = memory.empty(n + 1, np.int32)
     starts[0] = 0
     buf = np.empty(0, np.uint8)
     size = 0
@@ -157,7 +158,7 @@ def _encode_lines(items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
             starts = starts.astype(np.int64)
         if padded(need) > buf.size:  # grow: first to the size this block's tokens predict for all
             guess = int(need / (lo + len(part)) * n * 1.02)
-            grown = np.empty(padded(max(need, guess, int(buf.size * 1.5))), np.uint8)
+            grown = memory.empty(padded(max(need, guess, int(buf.size * 1.5))), np.uint8)
             grown[:size] = buf[:size]
             buf = grown
         buf[size : size + data.size] = data

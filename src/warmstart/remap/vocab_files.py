@@ -41,11 +41,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ..errors import VocabError
+from . import memory
 from .lookup_tokens import lookup_tokens
 from .rows import Layout, RowMap, place, row_map
 from .token_file import TokenFile
@@ -97,19 +99,14 @@ def join_row_map(old_source: Any, new_source: Any, *, old_label: str, new_label:
         return row_map(load_tokens(old_source, label=old_label), load_tokens(new_source, label=new_label),
                        old_layout=old_layout, new_layout=new_layout)
 
-    old = read_tokens(old_source, label=old_label)
-    new_error: VocabError | None = None
-    try:
-        new = read_tokens(new_source, label=new_label)
-    except VocabError as e:
-        new_error = e
-    if new_error is not None:  # a repeat in the old side comes first, as load_tokens(old) raises it
+    old, new = _read_both(old_source, new_source, old_label=old_label, new_label=new_label)
+    if isinstance(new, VocabError):  # a repeat in the old side comes first, as load_tokens(old) raises it
         try:
             _match([old])
         except _Fallback:
             del old
             load_tokens(old_source, label=old_label)
-        raise new_error
+        raise new
     try:
         found = _match([old, new])
     except _Fallback:
@@ -119,6 +116,34 @@ def join_row_map(old_source: Any, new_source: Any, *, old_label: str, new_label:
     n_old = old.n
     del old, new
     return place(found, n_old=n_old, old=old_layout, new=new_layout, samples=samples)
+
+
+def _read_both(old_source: Any, new_source: Any, *, old_label: str,
+               new_label: str) -> tuple[Tokens, Tokens | VocabError]:
+    """Both sides' tokens, the old side's errors raised first and the new side's returned. Files
+    and lookup layers are read side by side (their reads run in C and release the GIL); a token
+    list, encoded by Python, is read in turn."""
+    if not (_reads_in_c(old_source) and _reads_in_c(new_source)):
+        old = read_tokens(old_source, label=old_label)
+        try:
+            return old, read_tokens(new_source, label=new_label)
+        except VocabError as e:
+            return old, e
+    with ThreadPoolExecutor(1, thread_name_prefix="warmstart-vocab") as pool:
+        pending = pool.submit(read_tokens, new_source, label=new_label)
+        try:
+            old = read_tokens(old_source, label=old_label)
+        except BaseException:
+            pending.cancel()
+            raise
+        try:
+            return old, pending.result()
+        except VocabError as e:
+            return old, e
+
+
+def _reads_in_c(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike)) or is_lookup(source)
 
 
 def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
@@ -217,7 +242,7 @@ def _match(files: list[Tokens]) -> np.ndarray:
     bits = max(total - 1, 1).bit_length()
     low = np.uint64((1 << bits) - 1)
     low_tag = np.int64((1 << bits) - 1)
-    keys = np.empty(total, np.uint64)
+    keys = memory.empty(total, np.uint64)
     offset = 0
     for f in files:
         for lo in range(0, f.n, _HASH_CHUNK):
@@ -229,7 +254,7 @@ def _match(files: list[Tokens]) -> np.ndarray:
     keys.sort()
 
     n_new = files[1].n if len(files) > 1 else 0
-    found = np.full(n_new, -1, np.int32 if n_old < 2**31 else np.int64)
+    found = memory.full(n_new, -1, np.int32 if n_old < 2**31 else np.int64)
     repeats: list[list[tuple[int, int]]] = [[], []]  # per file: (repeat, first) candidates
     grouped = 0
     c0 = 0
