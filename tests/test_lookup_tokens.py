@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from warmstart.errors import VocabError
 from warmstart.remap import Layout, load_tokens, row_map
+from warmstart.remap import lookup_tokens as lookup_tokens_module
 from warmstart.remap.lookup_tokens import lookup_tokens
 from warmstart.remap.vocab import lookup_layout
 from warmstart.remap.vocab_files import join_row_map, read_tokens, same_tokens
@@ -60,6 +61,14 @@ def test_table_tokens_equal_load_tokens(make):
     assert got.rows is not None  # read from the table
     assert texts(got) == want
     assert [got.token(i) for i in range(got.n)] == [t.encode() for t in want]
+
+
+def test_tokens_joined_into_bytes_a_block_at_a_time(monkeypatch):
+    monkeypatch.setattr(lookup_tokens_module, "_JOIN_CHUNK", 3)
+    for make in FAST.values():
+        layer = make()
+        want = load_tokens(layer, label="v")
+        assert texts(lookup_tokens(no_get_vocabulary(layer), label="v")) == want
 
 
 def test_a_file_vocabulary_and_tf_keras(tmp_path):

@@ -27,6 +27,7 @@ from .vocab import load_tokens, lookup_layout
 __all__ = ["lookup_tokens"]
 
 _UTF8 = {"utf-8", "utf8", "UTF-8", "UTF8"}
+_JOIN_CHUNK = 1 << 18  # tokens joined into bytes per step
 
 
 def lookup_tokens(layer: Any, *, label: str) -> Tokens:
@@ -73,22 +74,26 @@ def _exported(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
     strings = keys.dtype == tf.string
     if strings:
         lens = tf.strings.length(keys).numpy()
-        joined = tf.strings.reduce_join(keys)
-        del keys  # the exported keys (a tensor of tf.string, 24 bytes a token and more) go first
-        data = joined.numpy()
-        del joined
+        total = int(lens.sum(dtype=np.int64))
+        buf = memory.empty(padded(total), np.uint8)
+        at = 0
+        for lo in range(0, n, _JOIN_CHUNK):  # a block at a time: no second copy of all the bytes
+            part = tf.strings.reduce_join(keys[lo : lo + _JOIN_CHUNK]).numpy()
+            buf[at : at + len(part)] = np.frombuffer(part, np.uint8)
+            at += len(part)
+        del keys
     elif keys.dtype.is_integer:
         digits = keys.numpy().astype("S21")  # str(int) as bytes, NUL-padded
         raw = digits.view(np.uint8).reshape(n, -1)
         lens = np.count_nonzero(raw, axis=1)
-        data = raw[raw != 0].tobytes()
+        data = raw[raw != 0]
+        total = data.size
+        buf = memory.empty(padded(total), np.uint8)
+        buf[:total] = data
+        del data, raw, digits
     else:
         return None
-    total = len(data)
-    buf = memory.empty(padded(total), np.uint8)
-    buf[:total] = np.frombuffer(data, np.uint8)
     buf[total:] = 0
-    del data
     dtype = np.int32 if total < 2**31 - 1024 else np.int64
     ends = np.cumsum(lens, dtype=dtype)
     if strings:

@@ -120,10 +120,11 @@ def join_row_map(old_source: Any, new_source: Any, *, old_label: str, new_label:
 
 def _read_both(old_source: Any, new_source: Any, *, old_label: str,
                new_label: str) -> tuple[Tokens, Tokens | VocabError]:
-    """Both sides' tokens, the old side's errors raised first and the new side's returned. Files
-    and lookup layers are read side by side (their reads run in C and release the GIL); a token
-    list, encoded by Python, is read in turn."""
-    if not (_reads_in_c(old_source) and _reads_in_c(new_source)):
+    """Both sides' tokens, the old side's errors raised first and the new side's returned. Two
+    files are read side by side (reading and scanning release the GIL); a token list (encoded by
+    Python) and a lookup layer (its table's export stays in TensorFlow's allocator, reused by the
+    next export only once freed: side by side, two lookups held 25 % more memory) in turn."""
+    if not (isinstance(old_source, (str, os.PathLike)) and isinstance(new_source, (str, os.PathLike))):
         old = read_tokens(old_source, label=old_label)
         try:
             return old, read_tokens(new_source, label=new_label)
@@ -140,10 +141,6 @@ def _read_both(old_source: Any, new_source: Any, *, old_label: str,
             return old, pending.result()
         except VocabError as e:
             return old, e
-
-
-def _reads_in_c(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike)) or is_lookup(source)
 
 
 def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
