@@ -152,6 +152,8 @@ def worker(args: argparse.Namespace) -> dict:
         table = model.get_layer("emb").embeddings
         tf.reduce_sum(table.value[:1]).numpy()  # warm TF up
     gc.collect()
+    if case.startswith("join-"):
+        gc.disable()  # as ws.warm_start does for its whole call
     base = _rss_kib("VmRSS")
     exact = _reset_peak()
     base_peak = _rss_kib("VmHWM")

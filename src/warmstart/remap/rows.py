@@ -106,10 +106,10 @@ class RowMap:
         slot = memory.full(self.old_size, -1, np.int32 if k < 2**31 else np.int64)
         slot[self.old_rows] = np.arange(k, dtype=slot.dtype)
         taken = slot >= 0
-        if np.count_nonzero(taken) == k:  # unique
-            order = slot[taken]
-            del slot, taken
-            return self.old_rows[order], self.new_rows[order]
+        if np.count_nonzero(taken) == k:  # unique: the taken slots are the old rows, in order
+            new_sorted = self.new_rows[slot[taken]]
+            del slot
+            return np.flatnonzero(taken), new_sorted
         order = np.argsort(self.old_rows, kind="stable")
         return self.old_rows[order], self.new_rows[order]
 
