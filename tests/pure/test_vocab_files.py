@@ -22,7 +22,7 @@ from warmstart.remap import Layout, load_tokens, row_map, token_file, vocab_file
 from warmstart.remap import tokens as tokens_module
 from warmstart.remap.token_file import TokenFile
 from warmstart.remap.tokens import Tokens
-from warmstart.remap.vocab_files import file_row_map, join_row_map, same_tokens
+from warmstart.remap.vocab_files import file_row_map, join_row_map, read_tokens, same_tokens
 
 OOV = [(0, 0), (2, 0), (0, 3), (1, 1), (3, 2), (2, 5)]
 
@@ -437,6 +437,36 @@ def test_same_tokens_compares_bytes_across_kinds(tmp_path):
     for other in (words[:-1], [*words[:-1], "q" * 16 + "r"], [*words[:-1], "q" * 18], words[::-1]):
         assert not same_tokens(listed, Tokens.from_sequence(other, label="v"))
         assert not same_tokens(lf, Tokens.from_sequence(other, label="v"))
+
+
+# ------------------------------------------------------------------ tokens out of vocabulary order
+
+
+def permuted(source, seed, label):
+    """The tokens of a list stored in a shuffled buffer order, ``rows_of`` saying each one's
+    vocabulary position (as a lookup layer's table gives them)."""
+    listed = read_tokens(source, label=label)
+    if not isinstance(source, list) or not source:
+        return listed
+    perm = np.random.default_rng(seed).permutation(len(source))
+    inner = Tokens.from_sequence([source[p] for p in perm], label=label)
+    return Tokens(inner.buf, inner.starts, term=inner.term, rows_of=perm.astype(np.int32), label=label,
+                  where=listed.where, text=listed.text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(list_token, max_size=30), st.lists(list_token, max_size=30), st.integers(0, 2**32 - 1),
+       st.sampled_from(OOV), list_steps, st.booleans())
+def test_tokens_out_of_vocabulary_order_equal_the_python_join(old, new, seed, oov, sizes, collide):
+    """Matches, repeats (named in vocabulary order) and runs of three or more, as lists give them."""
+    patches = [mock.patch.object(vocab_files, "read_tokens", lambda src, *, label: permuted(src, seed, label))]
+    if collide:  # few hash values: runs of two and more of unrelated tokens
+        patches.append(mock.patch.object(vocab_files, "_token_hashes", lambda file, lo, hi: np.array(
+            [blake(file.token(i)) & (7 << 61) for i in range(lo, hi)], np.uint64)))
+    with small_steps(sizes), contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p)
+        assert_lists_like_exact(old, new, num_oov_buckets=oov[0], old_num_oov_buckets=oov[1])
 
 
 # ------------------------------------------------------------------ scale

@@ -29,30 +29,27 @@ _INT32_LIMIT = 2**31 - 1024  # buffers beyond this get int64 bounds
 class Tokens:
     """A vocabulary's tokens as bytes, for the join and its messages.
 
-    Token ``i`` is ``buf[starts[i] : starts[i + 1] - term]`` (tokens in buffer order, ``term``
-    the length of what follows each, an int when the same for all), or
-    ``buf[rows[i, 0] : rows[i, 0] + rows[i, 1]]`` when ``rows`` are given (tokens in another
-    order than the buffer's: a lookup's table). At least 25 zero bytes follow the last byte,
-    so 16 bytes can be read from any token's start and 8 from any word inside it.
+    Tokens sit in the buffer one after the other: token ``i`` is
+    ``buf[starts[i] : starts[i + 1] - term]``, ``term`` the length of what follows each (an int
+    when the same for all). The join works in this buffer order. Where it is not the
+    vocabulary's own order (a lookup's table exports its tokens in hash order), ``rows_of[i]``
+    is token ``i``'s position in the vocabulary: the join's answer, its messages and
+    :meth:`text` speak of those positions. At least 25 zero bytes follow the last byte, so 16
+    bytes can be read from any token's start and 8 from any word inside it.
     """
 
-    def __init__(self, buf: np.ndarray, starts: np.ndarray | None = None, *, label: str, where: str,
-                 term: int | np.ndarray = 0, rows: np.ndarray | None = None,
+    def __init__(self, buf: np.ndarray, starts: np.ndarray, *, label: str, where: str,
+                 term: int | np.ndarray = 0, rows_of: np.ndarray | None = None, at: np.ndarray | None = None,
                  text: Callable[[int], str] | None = None) -> None:
         self.label, self.where = label, where
-        self.view = buf.data
+        self.buf, self.view = buf, buf.data
         # 8 and 16 bytes from any offset (the padding covers the last token's)
         self.u8 = np.ndarray((buf.size - 7,), "<u8", buffer=buf, strides=(1,))
         self.s16 = np.ndarray((buf.size - 15,), "S16", buffer=buf, strides=(1,))  # a fast gather
-        self.term, self.rows = term, rows
-        self.lens: np.ndarray | None = None
-        if rows is not None:
-            self.starts, self.lens = rows[:, 0], rows[:, 1]
-            self.n = int(rows.shape[0])
-        else:
-            assert starts is not None
-            self.starts, self.n = starts, starts.size - 1
+        self.starts, self.term, self.rows_of = starts, term, rows_of
+        self.n = starts.size - 1
         self._text = text
+        self._at = at  # the inverse of rows_of, made when first needed unless given
 
     @classmethod
     def from_sequence(cls, tokens: Sequence[Any] | np.ndarray, *, label: str,
@@ -76,9 +73,6 @@ class Tokens:
 
     def where_is(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Starts and byte lengths of the tokens ``idx``."""
-        if self.rows is not None:
-            rows = np.take(self.rows, idx, axis=0)  # one gather for both (4x faster than rows[idx])
-            return rows[:, 0], rows[:, 1]
         starts = self.starts[idx]
         lens = self.starts[idx + 1] - starts
         lens -= self.term if isinstance(self.term, int) else self.term[idx]
@@ -86,8 +80,6 @@ class Tokens:
 
     def lens_range(self, lo: int, hi: int) -> np.ndarray:
         """Byte lengths of the tokens ``lo..hi-1``."""
-        if self.lens is not None:
-            return self.lens[lo:hi]
         lens = self.starts[lo + 1 : hi + 1] - self.starts[lo:hi]
         lens -= self.term if isinstance(self.term, int) else self.term[lo:hi]
         return lens
@@ -98,19 +90,33 @@ class Tokens:
 
     def token(self, i: int) -> bytes:
         start = int(self.starts[i])
-        if self.lens is not None:
-            return bytes(self.view[start : start + int(self.lens[i])])
         end = int(self.starts[i + 1]) - (self.term if isinstance(self.term, int) else int(self.term[i]))
         return bytes(self.view[start:end])
 
-    def text(self, i: int) -> str:
-        """Token ``i`` as :func:`~.vocab.load_tokens` gives it."""
-        return self._text(i) if self._text is not None else self.token(i).decode("utf-8")
+    def row(self, i: int) -> int:
+        """The vocabulary position of token ``i``."""
+        return i if self.rows_of is None else int(self.rows_of[i])
+
+    def at_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The tokens (buffer positions) at vocabulary positions ``rows``."""
+        if self.rows_of is None:
+            return rows
+        if self._at is None:
+            self._at = memory.empty(self.n, self.rows_of.dtype)
+            self._at[self.rows_of] = np.arange(self.n, dtype=self.rows_of.dtype)
+        return self._at[rows]
+
+    def text(self, row: int) -> str:
+        """The token at vocabulary position ``row``, as :func:`~.vocab.load_tokens` gives it."""
+        if self._text is not None:
+            return self._text(row)
+        return self.token(int(self.at_rows(np.array([row]))[0])).decode("utf-8")
 
     def first_tokens(self, k: int) -> tuple[str, ...]:
         return tuple(self.text(i) for i in range(min(k, self.n)))
 
     def repeat_error(self, first: int, repeat: int) -> VocabError:
+        """``first`` and ``repeat``: vocabulary positions."""
         return VocabError(  # load_tokens's words
             f"{self.label}: {self.where} has the token {self.text(first)!r} twice (positions {first} and "
             f"{repeat}); a row cannot follow a token that is not unique.\n  Fix: deduplicate the vocabulary."

@@ -108,7 +108,7 @@ def join_row_map(old_source: Any, new_source: Any, *, old_label: str, new_label:
             load_tokens(old_source, label=old_label)
         raise new
     try:
-        found = _match([old, new])
+        found = _by_position(_match([old, new]), old, new)
     except _Fallback:
         del old, new
         return exact()
@@ -158,10 +158,22 @@ def same_tokens(a: Tokens, b: Tokens) -> bool:
     if a.n != b.n:
         return False
     for lo in range(0, a.n, _CHECK_CHUNK):
-        idx = np.arange(lo, min(lo + _CHECK_CHUNK, a.n))
-        if not _same_tokens(a, idx, b, idx).all():
+        rows = np.arange(lo, min(lo + _CHECK_CHUNK, a.n))
+        if not _same_tokens(a, a.at_rows(rows), b, b.at_rows(rows)).all():
             return False
     return True
+
+
+def _by_position(found: np.ndarray, old: Tokens, new: Tokens) -> np.ndarray:
+    """``found`` (old token of each new token, in buffer order) in vocabulary positions."""
+    if old.rows_of is not None:
+        sel = np.flatnonzero(found >= 0)
+        found[sel] = old.rows_of[found[sel]]
+    if new.rows_of is not None:
+        by_row = memory.empty(found.size, found.dtype)
+        by_row[new.rows_of] = found
+        found = by_row
+    return found
 
 
 def _token_hashes(file: Tokens, lo: int, hi: int) -> np.ndarray:
@@ -230,9 +242,14 @@ def _same_tokens(fa: Tokens, ia: np.ndarray, fb: Tokens, ib: np.ndarray) -> np.n
     return _same(fa, sa, fb, sb, la, la == lb)
 
 
+def _rows(tokens: Tokens, idx: np.ndarray) -> np.ndarray:
+    return idx if tokens.rows_of is None else tokens.rows_of[idx]
+
+
 def _match(files: list[Tokens]) -> np.ndarray:
-    """``found[j]``: the old position of new token ``j``, or -1 (``files``: [old, new]). Raises
-    the old file's first repeat, then the new file's. ``[old]`` alone: the repeat check only."""
+    """``found[j]``: the old token of new token ``j``, or -1 (``files``: [old, new]; tokens in
+    their buffer order). Raises the old side's first repeat, then the new side's (in
+    vocabulary positions). ``[old]`` alone: the repeat check only."""
     old = files[0]
     n_old = old.n
     total = sum(f.n for f in files)
@@ -287,9 +304,10 @@ def _match(files: list[Tokens]) -> np.ndarray:
                 ia, ib = ta[sel] - side * n_old, tb[sel] - side * n_old
                 ok = _same_tokens(files[side], ia, files[side], ib)
                 if ok.any():
-                    ia, ib = ia[ok], ib[ok]
-                    k = int(np.argmin(ib))
-                    repeats[side].append((int(ib[k]), int(ia[k])))
+                    ra, rb = _rows(files[side], ia[ok]), _rows(files[side], ib[ok])
+                    later = np.maximum(ra, rb)
+                    k = int(np.argmin(later))
+                    repeats[side].append((int(later[k]), int(min(ra[k], rb[k]))))
         if pairs.size < eq.size:  # runs of three or more: group their tokens by their bytes
             members = np.unique(np.concatenate([eq[~alone], eq[~alone] + 1]))
             grouped += members.size
@@ -300,12 +318,12 @@ def _match(files: list[Tokens]) -> np.ndarray:
                 side, i = (1, t - n_old) if t >= n_old else (0, t)
                 by_token.setdefault(files[side].token(i), ([], []))[side].append(i)
             for olds, news in by_token.values():
-                olds.sort()
-                news.sort()
+                olds.sort(key=files[0].row)
                 if len(olds) > 1:
-                    repeats[0].append((olds[1], olds[0]))
+                    repeats[0].append((files[0].row(olds[1]), files[0].row(olds[0])))
                 if len(news) > 1:
-                    repeats[1].append((news[1], news[0]))
+                    news.sort(key=files[1].row)
+                    repeats[1].append((files[1].row(news[1]), files[1].row(news[0])))
                 if olds and news:
                     found[news] = olds[0]
     del keys
