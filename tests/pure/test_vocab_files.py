@@ -1,5 +1,6 @@
-"""``file_row_map``: the row map of two vocabulary files from their bytes, equal to the exact path
-``row_map(load_tokens(old), load_tokens(new))`` in every array, size and error. No TensorFlow."""
+"""``file_row_map`` / ``join_row_map``: the row map of two vocabularies (files, token lists) from
+their bytes, equal to the exact path ``row_map(load_tokens(old), load_tokens(new))`` in every
+array, size, sample and error. No TensorFlow (lookup layers: ``tests/test_keras_lookups.py``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warmstart.errors import VocabError
-from warmstart.remap import load_tokens, row_map, token_file, vocab_files
+from warmstart.remap import Layout, load_tokens, row_map, token_file, vocab_files
+from warmstart.remap import tokens as tokens_module
 from warmstart.remap.token_file import TokenFile
-from warmstart.remap.vocab_files import file_row_map
+from warmstart.remap.tokens import Tokens
+from warmstart.remap.vocab_files import file_row_map, join_row_map, read_tokens, same_tokens
 
 OOV = [(0, 0), (2, 0), (0, 3), (1, 1), (3, 2), (2, 5)]
 
@@ -41,7 +44,7 @@ def outcome(fn, *args, **kw):
     except VocabError as e:
         return ("error", str(e))
     return ("rows", rm.new_rows.dtype, rm.new_rows.tolist(), rm.old_rows.dtype, rm.old_rows.tolist(),
-            rm.new_size, rm.old_size, rm.new_tokens, rm.old_tokens)
+            rm.new_size, rm.old_size, rm.new_tokens, rm.old_tokens, rm.samples)
 
 
 def assert_like_exact(old, new, **kw):
@@ -84,8 +87,8 @@ steps = st.fixed_dictionaries({
 
 
 def small_steps(sizes):
-    patches = [mock.patch.object(token_file if name in ("_SCAN_CHUNK", "_UTF8_CHUNK") else vocab_files, name, size)
-               for name, size in sizes.items()]
+    modules = {"_SCAN_CHUNK": token_file, "_UTF8_CHUNK": token_file, "_SEQ_CHUNK": tokens_module}
+    patches = [mock.patch.object(modules.get(name, vocab_files), name, size) for name, size in sizes.items()]
     stack = contextlib.ExitStack()
     for p in patches:
         stack.enter_context(p)
@@ -347,6 +350,125 @@ def test_tokens_differing_in_one_late_byte_share_a_hash(tmp_path, monkeypatch, n
     assert_like_exact(o, n)
 
 
+# ------------------------------------------------------------------ token lists
+
+
+def exact_sides(old, new, *, label="vocab", num_oov_buckets=0, old_num_oov_buckets=0):
+    """What build.vocab_row_map did for a side that is not a file: the Python join."""
+    return row_map(load_tokens(old, label=f"{label} old"), load_tokens(new, label=f"{label} new"),
+                   num_oov_buckets=num_oov_buckets, old_num_oov_buckets=old_num_oov_buckets)
+
+
+def joined(old, new, *, label="vocab", num_oov_buckets=0, old_num_oov_buckets=0):
+    return join_row_map(old, new, old_label=f"{label} old", new_label=f"{label} new",
+                        old_layout=Layout(oov_last=old_num_oov_buckets), new_layout=Layout(oov_last=num_oov_buckets))
+
+
+def assert_lists_like_exact(old, new, **kw):
+    want = outcome(exact_sides, old, new, **kw)
+    assert outcome(joined, old, new, **kw) == want
+    return want
+
+
+# anything a list may hold: line ends inside tokens, lone surrogates, NULs, bytes (invalid UTF-8
+# too: load_tokens decodes them with surrogateescape, so b"\xff" and "\udcff" are one token),
+# numbers (str(7) == "7")
+odd_token = st.sampled_from(["a\nb", "\n", "\r", "a\r\n", "\udcff", "\ud800x", "\x00", "x\x00", "é", "",
+                             b"\xff", b"a\nb", b"caf\xc3\xa9", 7, "7", -1, 2.5, True])
+list_token = st.one_of(st.text(max_size=12), st.text(max_size=12), long_token, boundary_token, odd_token)
+list_steps = steps.map(lambda d: {**d, "_SEQ_CHUNK": d["_HASH_CHUNK"]})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(list_token, max_size=30), st.lists(list_token, max_size=30), st.sampled_from(OOV), list_steps,
+       st.sampled_from(["list", "tuple", "array"]))
+def test_token_lists_equal_the_python_join(old, new, oov, sizes, kind):
+    """Repeats, empty lists and every kind of token: the same rows, samples and errors."""
+    if kind == "tuple":
+        old, new = tuple(old), tuple(new)
+    elif kind == "array":
+        old, new = np.array(old, dtype=object), np.array(new, dtype=object)
+    with small_steps(sizes):
+        assert_lists_like_exact(old, new, num_oov_buckets=oov[0], old_num_oov_buckets=oov[1])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vocab_pair(), layout, st.booleans(), steps)
+def test_a_file_and_a_list_equal_the_python_join(pair, file_layout, file_is_old, sizes):
+    old, new = pair
+    with tempfile.TemporaryDirectory() as d, small_steps(sizes):
+        if file_is_old:
+            old = write(os.path.join(d, "old.txt"), old, **file_layout)
+        else:
+            new = write(os.path.join(d, "new.txt"), new, **file_layout)
+        assert_lists_like_exact(old, new, num_oov_buckets=1)
+
+
+def test_token_lists_example():
+    old = [f"item{i}" for i in range(50)] + ["a\nb", "é", ""]
+    new = [f"item{i}" for i in range(0, 50, 2)] + [f"fresh{i}" for i in range(10)] + ["é", "a\nb"]
+    random.Random(1).shuffle(new)
+    rm = joined(old, new, num_oov_buckets=2, old_num_oov_buckets=1)
+    assert [new[i] for i in rm.new_rows[:-1]] == [old[i] for i in rm.old_rows[:-1]]
+    assert (rm.carried, rm.fresh, rm.dropped) == (28, 11, 26)
+    assert_lists_like_exact(old, new, num_oov_buckets=2, old_num_oov_buckets=1)
+
+
+def test_list_errors_worded_and_ordered_like_load_tokens(tmp_path):
+    good = ["a", "b"]
+    for old, new in [
+        (["x", "b", "y", "b", "x"], good), (good, ["x", "b", "y", "b", "x"]),  # first repeat: "b" at 3
+        ([b"\xff", "a", "\udcff"], good),  # one token after load_tokens's decoding
+        ([], good), (good, []), ((), good),
+        (3.5, good), (good, 3.5), ({"a": 1}, good),
+        (["a", "b", "a"], []), (["a", "b", "a"], 3.5),  # the old repeat first
+        (["a", "b", "a"], str(tmp_path / "missing")), (str(tmp_path / "missing"), ["a", "a"]),
+        ([7, "7"], good),
+    ]:
+        assert assert_lists_like_exact(old, new)[0] == "error", (old, new)
+
+
+def test_same_tokens_compares_bytes_across_kinds(tmp_path):
+    words = ["a", "bé", "", "x" * 300, "q" * 17]
+    lf = TokenFile.read(write(tmp_path / "lf", words), "v")
+    crlf = TokenFile.read(write(tmp_path / "crlf", words, newline="\r\n", final=False), "v")
+    listed = Tokens.from_sequence(words, label="v")
+    assert same_tokens(lf, crlf) and same_tokens(crlf, listed) and same_tokens(listed, lf)
+    for other in (words[:-1], [*words[:-1], "q" * 16 + "r"], [*words[:-1], "q" * 18], words[::-1]):
+        assert not same_tokens(listed, Tokens.from_sequence(other, label="v"))
+        assert not same_tokens(lf, Tokens.from_sequence(other, label="v"))
+
+
+# ------------------------------------------------------------------ tokens out of vocabulary order
+
+
+def permuted(source, seed, label):
+    """The tokens of a list stored in a shuffled buffer order, ``rows_of`` saying each one's
+    vocabulary position (as a lookup layer's table gives them)."""
+    listed = read_tokens(source, label=label)
+    if not isinstance(source, list) or not source:
+        return listed
+    perm = np.random.default_rng(seed).permutation(len(source))
+    inner = Tokens.from_sequence([source[p] for p in perm], label=label)
+    return Tokens(inner.buf, inner.starts, term=inner.term, rows_of=perm.astype(np.int32), label=label,
+                  where=listed.where, text=listed.text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(list_token, max_size=30), st.lists(list_token, max_size=30), st.integers(0, 2**32 - 1),
+       st.sampled_from(OOV), list_steps, st.booleans())
+def test_tokens_out_of_vocabulary_order_equal_the_python_join(old, new, seed, oov, sizes, collide):
+    """Matches, repeats (named in vocabulary order) and runs of three or more, as lists give them."""
+    patches = [mock.patch.object(vocab_files, "read_tokens", lambda src, *, label: permuted(src, seed, label))]
+    if collide:  # few hash values: runs of two and more of unrelated tokens
+        patches.append(mock.patch.object(vocab_files, "_token_hashes", lambda file, lo, hi: np.array(
+            [blake(file.token(i)) & (7 << 61) for i in range(lo, hi)], np.uint64)))
+    with small_steps(sizes), contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p)
+        assert_lists_like_exact(old, new, num_oov_buckets=oov[0], old_num_oov_buckets=oov[1])
+
+
 # ------------------------------------------------------------------ scale
 
 
@@ -359,3 +481,12 @@ def test_scale_200k(tmp_path):
     rm = file_row_map(o, n, num_oov_buckets=1, old_num_oov_buckets=1)
     assert rm.carried == len(old[::3]) + 1
     assert_like_exact(o, n, num_oov_buckets=1, old_num_oov_buckets=1)
+
+
+def test_scale_200k_lists():
+    old = [f"item{i}" for i in range(200_000)]
+    new = old[::3] + [f"new{i}" for i in range(40_000)] + ["é" * 40, "", "a\nb"]
+    random.Random(0).shuffle(new)
+    rm = joined(old, new, num_oov_buckets=1, old_num_oov_buckets=1)
+    assert rm.carried == len(old[::3]) + 1
+    assert_lists_like_exact(old, new, num_oov_buckets=1, old_num_oov_buckets=1)

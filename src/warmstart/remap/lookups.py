@@ -13,7 +13,9 @@ from ..errors import VocabError, join_problems
 from ..rules import VocabRule
 from .hashed import Hashed
 from .rows import Layout, RowMap
-from .vocab import Vocab, is_lookup, load_tokens
+from .tokens import Tokens
+from .vocab import Vocab, is_lookup
+from .vocab_files import read_tokens, same_tokens
 
 __all__ = ["LookupView", "check_lookup_layouts"]
 
@@ -26,7 +28,7 @@ class LookupView:
     kind: str  # StringLookup / IntegerLookup
     layout: Layout
     tokens: int  # without the mask and OOV entries
-    read_tokens: Callable[[], list[str]]  # the tokens, in row order (only called when sizes agree)
+    read_tokens: Callable[[], Tokens]  # the tokens, in row order (only called when sizes agree)
 
 
 def check_lookup_layouts(rules: Sequence[VocabRule], row_maps: Sequence[RowMap], lookups: Sequence[LookupView]) -> None:
@@ -40,7 +42,7 @@ def check_lookup_layouts(rules: Sequence[VocabRule], row_maps: Sequence[RowMap],
         for lookup in lookups:
             if lookup.tokens != rows.new_tokens or lookup.layout.leading == new_layout.leading:
                 continue
-            if lookup.read_tokens() != load_tokens(v.new, label=f"vocab[{rule.pattern.pattern!r}] new"):
+            if not same_tokens(lookup.read_tokens(), read_tokens(v.new, label=f"vocab[{rule.pattern.pattern!r}] new")):
                 continue
             problems.append(_message(rule, v, new_layout, lookup))
     if problems:

