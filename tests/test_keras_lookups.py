@@ -115,3 +115,15 @@ def test_layout_options_contradicting_a_lookup_or_each_other_are_errors(day1):
                                                                   num_oov_indices=1)})
     with pytest.raises(ws.VocabError, match="two different layouts"):
         ws.Vocab(old_file, new_file, num_oov_indices=1, num_oov_buckets=1)
+
+
+def test_a_multi_hot_lookup_has_no_mask_row():
+    from warmstart.remap import Layout, load_tokens
+    from warmstart.remap.vocab import lookup_layout
+
+    lookup = keras.layers.StringLookup(vocabulary=["a", "b"], mask_token="", output_mode="multi_hot")
+    assert lookup.get_vocabulary() == ["[UNK]", "a", "b"]  # no mask entry in this mode
+    assert lookup_layout(lookup) == Layout(mask=False, oov_first=1)
+    assert load_tokens(lookup, label="x") == ["a", "b"]
+    as_int = keras.layers.StringLookup(vocabulary=["a", "b"], mask_token="")
+    assert lookup_layout(as_int) == Layout(mask=True, oov_first=1) and load_tokens(as_int, label="x") == ["a", "b"]

@@ -97,13 +97,19 @@ def _adapted_nul():
 @pytest.mark.parametrize("make", [
     _adapted_nul,
     lambda: keras.layers.StringLookup(vocabulary=["a", "é"], encoding="latin-1"),
-    lambda: string_lookup(mask_token="[M]", output_mode="multi_hot"),  # a mask row the table does not count
 ])
 def test_what_the_table_cannot_promise_comes_from_get_vocabulary(make):
     layer = make()
     got = lookup_tokens(layer, label="v")
     assert got.rows_of is None  # the sequence path
     assert texts(got) == load_tokens(layer, label="v")
+
+
+def test_a_multi_hot_lookup_with_a_mask_token_is_read_from_its_table():
+    layer = string_lookup(mask_token="[M]", output_mode="multi_hot")  # no mask row in this mode
+    got = lookup_tokens(layer, label="v")
+    assert got.rows_of is not None  # the table's path: the layout says no mask row
+    assert texts(got) == load_tokens(layer, label="v") == layer.get_vocabulary()[1:]
 
 
 def test_an_empty_lookup_is_load_tokens_error():

@@ -10,8 +10,8 @@ position in the vocabulary. The layer's mask and OOV rows are not in the table:
 
 The tokens are the ones ``load_tokens(layer)`` gives; where this cannot promise that (no
 exportable table, an encoding other than UTF-8, bytes that are not UTF-8, a token ending in a
-NUL, which numpy's strings drop, a row the table lacks, or a mask row that its layout counts
-and the table does not: a mask token outside ``output_mode="int"``), the tokens come from
+NUL, which numpy's strings drop, a row the table lacks, or special rows its layout counts that
+the table does not), the tokens come from
 ``get_vocabulary()`` instead. TensorFlow is imported here only when a lookup layer is read.
 """
 

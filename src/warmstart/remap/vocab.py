@@ -132,8 +132,10 @@ def is_lookup(source: Any) -> bool:
 
 
 def lookup_layout(layer: Any) -> Layout:
-    """A lookup layer's rows: the mask row (if it has a mask token), its OOV rows, its tokens."""
-    return Layout(mask=layer.mask_token is not None, oov_first=int(layer.num_oov_indices))
+    """A lookup layer's rows: the mask row (if it has a mask token and gives indices: in the
+    other output modes a lookup has no mask row), its OOV rows, its tokens."""
+    mask = layer.mask_token is not None and getattr(layer, "output_mode", "int") == "int"
+    return Layout(mask=mask, oov_first=int(layer.num_oov_indices))
 
 
 def load_tokens(source: VocabSource, *, label: str) -> list[str]:
