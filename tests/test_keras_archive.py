@@ -67,3 +67,55 @@ def test_config_layers_reads_nested_models():
     assert layers[()].children == ("in", "tower", "head")
     assert layers[("tower",)].class_name == "Sequential" and not layers[("tower",)].trainable
     assert layers[("tower", "t0")].class_name == "Dense" and layers[("tower",)].children == ("t0",)
+
+
+def _three_dense() -> keras.Model:
+    inp = keras.Input((4,))
+    x = keras.layers.Dense(4, name="a")(inp)
+    x = keras.layers.Dense(4, name="b")(x)
+    return keras.Model(inp, keras.layers.Dense(3, name="c")(x), name="m")
+
+
+def test_slots_of_equal_shaped_variables_come_with_the_order_they_assume(tmp_path):
+    # A Keras file does not say which variable a slot belongs to: an optimizer built over
+    # [b, a, c] saves a's and b's moments (equal shapes) in each other's places. The slots are
+    # attributed as Keras' own loader does (the model's order), and the report says so.
+    day1 = _three_dense()
+    opt = keras.optimizers.Adam()
+    opt.build(day1.get_layer("b").trainable_variables + day1.get_layer("a").trainable_variables
+              + day1.get_layer("c").trainable_variables)
+    rng = np.random.default_rng(0)
+    for v in opt.variables:
+        if len(v.shape):
+            v.assign(rng.normal(size=v.shape).astype(np.float32))
+    day1.compile(optimizer=opt, loss="mse")
+    day1.save(tmp_path / "m.keras")
+
+    day2 = _three_dense()
+    opt2 = keras.optimizers.Adam()
+    opt2.build(day2.trainable_variables)
+    report = ws.warm_start(day2, tmp_path / "m.keras", optimizer=opt2)
+
+    note = next(n for n in report.notes if "does not record which variable each optimizer slot" in n)
+    assert "a/kernel, b/kernel" in note and "a/bias, b/bias" in note
+    assert "c/kernel" not in note  # (4, 3): no other variable has its shape
+    momentum = {v.path.split("/", 1)[1]: v.numpy() for v in opt2.variables if v.path.endswith("_momentum")}
+    day1_momentum = {v.path.split("/", 1)[1]: v.numpy() for v in opt.variables if v.path.endswith("_momentum")}
+    # what the note warns of: in the model's order, a's slots hold what day 1 kept for b
+    np.testing.assert_array_equal(momentum["a_kernel_momentum"], day1_momentum["b_kernel_momentum"])
+    np.testing.assert_array_equal(momentum["c_kernel_momentum"], day1_momentum["c_kernel_momentum"])
+
+
+def test_no_order_note_where_every_trained_shape_differs(tmp_path):
+    inp = keras.Input((4,))
+    day1 = keras.Model(inp, keras.layers.Dense(2, name="b")(keras.layers.Dense(5, name="a")(inp)))
+    day1.compile(optimizer="adam", loss="mse")
+    day1.fit(np.ones((4, 4), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    day1.save(tmp_path / "m.keras")
+    inp = keras.Input((4,))
+    day2 = keras.Model(inp, keras.layers.Dense(2, name="b")(keras.layers.Dense(5, name="a")(inp)))
+    day2.compile(optimizer="adam", loss="mse")
+    day2.optimizer.build(day2.trainable_variables)
+    report = ws.warm_start(day2, tmp_path / "m.keras", optimizer=day2.optimizer)
+    assert not [n for n in report.notes if "optimizer slot belongs to" in n]
+    assert all(s.outcome.value == "loaded" for s in report.slots)

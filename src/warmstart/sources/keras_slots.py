@@ -11,7 +11,13 @@ shape is read off its slots; and the file's layers are searched for the one sequ
 variables with those shapes that Keras' traversal allows (a layer's trained variables, then
 its sub-layers; layers of one class in the order of their keys; a known order where the
 ``.keras`` config or the live model gives one). If no sequence or more than one fits, no
-slot is attributed and the reason is returned: a slot is never given to the wrong variable.
+slot is attributed and the reason is returned.
+
+What the file cannot say is the order the optimizer was built over: Keras builds it over
+``model.trainable_variables`` in ``fit`` and ``compile``, and its own loader assumes that order,
+as this does. An optimizer built over another order (``opt.build(b_vars + a_vars)`` in a custom
+loop) saves the same shapes in another order, so its slots could be exchanged between
+variables of equal shapes: :func:`interchangeable` names them, for the report to say so.
 
 Pure Python.
 """
@@ -25,7 +31,7 @@ from typing import Any
 from ..entries import Shape
 from ..layout import OptimizerLayout
 
-__all__ = ["Slot", "SolveNode", "attribute_slots"]
+__all__ = ["Slot", "SolveNode", "attribute_slots", "interchangeable"]
 
 _BUDGET = 50_000  # search steps before the order is called ambiguous
 _KEEP = 2  # distinct solutions kept per end position: two are enough to call it ambiguous
@@ -81,6 +87,18 @@ def attribute_slots(shapes: Sequence[Shape], layout: OptimizerLayout, root: Solv
     if isinstance(order, str):
         return order
     return [Slot(name, None if j is None else order[j]) for name, j in positions]
+
+
+def interchangeable(slots: Sequence[Slot], shapes: Sequence[Shape]) -> list[tuple[str, ...]]:
+    """Groups of (two or more) attributed variables whose slots have equal shapes: slots an
+    optimizer built over another order than the model's would have exchanged among them."""
+    by_shape: dict[Shape, list[str]] = {}
+    for slot, shape in zip(slots, shapes, strict=True):
+        if slot.owner is not None:
+            owners = by_shape.setdefault(tuple(shape), [])
+            if slot.owner not in owners:
+                owners.append(slot.owner)
+    return [tuple(owners) for owners in by_shape.values() if len(owners) > 1]
 
 
 def _solve(root: SolveNode, shapes: list[Shape]) -> tuple[str, ...] | str:

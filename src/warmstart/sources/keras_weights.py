@@ -31,7 +31,7 @@ from typing import Any
 
 from ..entries import EntryKind, NameSource, Shape, SourceEntry
 from ..layout import KerasLayout, LayerInfo, class_key_base
-from .keras_slots import SolveNode, attribute_slots
+from .keras_slots import SolveNode, attribute_slots, interchangeable
 
 __all__ = ["ConfigLayer", "FileLayer", "v3_entries"]
 
@@ -248,6 +248,14 @@ def _optimizer_entries(g: Any, root: FileLayer, names: Mapping[int, list[str]], 
             note = f"the file's optimizer variables are not attributed to variables: {solved}"
         else:
             slots = solved
+            groups = interchangeable(solved, [s for _, s, _ in datasets])
+            if groups:
+                listed = "; ".join(", ".join(g[:4]) + (f" (+{len(g) - 4})" if len(g) > 4 else "") for g in groups[:3])
+                more = f"; {len(groups) - 3} more groups" if len(groups) > 3 else ""
+                note = ("the file does not record which variable each optimizer slot belongs to: slots were "
+                        "attributed in the order Keras builds an optimizer over model.trainable_variables "
+                        "(fit, compile; Keras' own loader assumes it too). An optimizer built over another "
+                        f"order would have its slots exchanged among variables of equal shapes: {listed}{more}")
     entries = []
     for i, (key, shape, dtype) in enumerate(datasets):
         if slots is not None and slots[i].owner is not None:
