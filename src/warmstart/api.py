@@ -16,6 +16,7 @@ from typing import Any
 
 from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .apply.claims import claimed
+from .apply.derived import refresh_derived_state
 from .entries import SourceEntry
 from .matching import make_plan, plan_slots
 from .plan import Plan, SlotOutcome, SlotPlan, Step
@@ -151,7 +152,7 @@ def warm_start(
             plan = make_plan(src.entries, live.entries, rules, row_maps)
             problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
             run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
-                       memory_budget, progress, notes=list(getattr(src, "notes", ())))
+                       memory_budget, progress, notes=list(getattr(src, "notes", ())), target=target)
             run.rules = rules_dict(rules, {"optimizer": optimizer is not None, "strict": strict,
                                            "optimizer_step": optimizer_step, "dry_run": dry_run,
                                            "cast": sorted(f"{a}->{b}" for a, b in rules.casts),
@@ -199,6 +200,7 @@ class _Run:
     slots: SlotPlan | None = None
     notes: list[str] = field(default_factory=list)
     rules: dict[str, Any] = field(default_factory=dict)
+    target: Any = None
 
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
@@ -210,6 +212,7 @@ class _Run:
         self.notes += distribution_notes(written)
         if not self.dry_run:
             execute(steps, self.src, self.variables, memory_budget=self.memory_budget, progress=self.progress)
+            self.notes += refresh_derived_state(self.target, [v for _, v in written])
         report = report_from_plan(
             self.plan, self.label, dry_run=self.dry_run, problems=tuple(p.message for p in self.problems),
             seconds=None if self.dry_run else time.perf_counter() - self.started, slots=self.slots,

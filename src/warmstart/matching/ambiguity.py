@@ -5,7 +5,13 @@ layer is inserted or removed, the counters shift: day 2's ``dense_1`` may be day
 ``dense_1`` or a new layer. If the model and the checkpoint hold a different number of
 auto-named layers of one class in one place, no name says which is which, so every implicit
 pair among them is flagged (warned; refused under ``strict``) until the user names the layers
-or gives rename rules. Pure Python.
+or gives rename rules.
+
+Layers of one name inside different sub-models (two Functional towers each with a ``d1``)
+give their variables one ``full_name`` (``d1/kernel``): a TF2 checkpoint then tells them apart
+only by their position in the model's layer lists (``1/1/kernel``, ``2/1/kernel``), so a pair
+between such names rests on position, and two towers listed in another order on day 2 would
+swap weights. Such pairs are flagged too (:class:`PositionalPairing`). Pure Python.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..entries import SourceEntry, TargetEntry
+from ..entries import EntryKind, NameSource, SourceEntry, TargetEntry
 from ..names import drop_counter, is_counted
 from ..plan import Strategy
 from .pairing import Pair
 
-__all__ = ["Ambiguity", "find_ambiguities"]
+__all__ = ["Ambiguity", "PositionalPairing", "find_ambiguities", "find_positional_pairings"]
 
 _Group = tuple[str, str]  # (the layers' place: counters dropped, the class base)
 
@@ -85,6 +91,50 @@ def find_ambiguities(targets: Sequence[TargetEntry], sources: Iterable[SourceEnt
         if guessed:
             out.append(Ambiguity(group[1], group[0], tuple(sorted(ours)), tuple(sorted(theirs)), tuple(guessed)))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class PositionalPairing:
+    """Layers of one name (``layer``) whose checkpoint variables share their ``full_name``s,
+    told apart only by position (``places``), and the targets implicitly paired with them."""
+
+    layer: str
+    places: tuple[str, ...]
+    targets: tuple[str, ...]
+
+    def message(self) -> str:
+        return (
+            f"{len(self.places)} layers named {self.layer!r} (inside different sub-models) share their variables' "
+            f"names in the checkpoint, which tells them apart only by position in the model "
+            f"({_names(self.places)}): they were paired by position, which is right only if the sub-models are "
+            f"in day 1's order ({len(self.targets)} variable(s): {_names(self.targets)}).\n"
+            f"  Fix: give the layers inside the sub-models unique names (e.g. 'user_d1', 'item_d1') in both "
+            f"models, warm-start from a .keras or .weights.h5 file (they record layer names), or pair them with "
+            f"rename rules."
+        )
+
+
+def find_positional_pairings(sources: Iterable[SourceEntry], pairs: Mapping[str, Pair]) -> list[PositionalPairing]:
+    """Implicit pairs whose checkpoint side is named by position because its name is shared."""
+    by_full_name: dict[str, list[SourceEntry]] = defaultdict(list)
+    for s in sources:
+        if s.kind is EntryKind.VARIABLE and s.name_source is NameSource.STRUCTURE and s.full_name:
+            by_full_name[s.full_name].append(s)
+    layer_of: dict[str, tuple[str, str]] = {}  # key -> (the layer's name, its place)
+    for full, group in by_full_name.items():
+        if len(group) > 1:
+            for s in group:
+                if any(part.isdigit() for part in s.name.split("/")[:-1]):
+                    layer_of[s.key] = (full.rsplit("/", 1)[0], s.name.rsplit("/", 1)[0])
+    places: dict[str, set[str]] = defaultdict(set)
+    for layer, place in layer_of.values():
+        places[layer].add(place)
+    guessed: dict[str, list[str]] = defaultdict(list)
+    for target, pair in pairs.items():
+        if pair.strategy is not Strategy.RENAME and pair.source.key in layer_of:
+            guessed[layer_of[pair.source.key][0]].append(target)
+    return [PositionalPairing(layer, tuple(sorted(places[layer])), tuple(sorted(targets)))
+            for layer, targets in sorted(guessed.items())]
 
 
 def _place(parts: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..entries import LayerInfo
 
-__all__ = ["layer_infos"]
+__all__ = ["derived_state_layers", "layer_infos", "models_holding"]
 
 
 def layer_infos(model: Any) -> dict[int, LayerInfo]:
@@ -27,6 +27,46 @@ def layer_infos(model: Any) -> dict[int, LayerInfo]:
         for v in _own_variables(layer):
             out.setdefault(id(v), _info(layer, parent if parent is not None and composes[id(parent)] else None, v))
     return out
+
+
+def derived_state_layers(model: Any, variable_ids: set[int]) -> list[Any]:
+    """Layers of ``model`` that own one of ``variable_ids`` and keep state derived from their
+    variables, refreshed by ``finalize_state`` (an adapted Keras ``Normalization`` computes
+    with tensors made from ``adapt_mean``/``adapt_variance``, not with the variables: Keras'
+    own loader calls ``finalize_state`` after loading, and so must a warm start)."""
+    out = []
+    for layer, _ in _layers(model):
+        method = getattr(type(layer), "finalize_state", None)
+        if method is None or _inherited_no_op(type(layer)):
+            continue
+        if any(id(v) in variable_ids for v in _own_variables(layer)):
+            out.append(layer)
+    return out
+
+
+def models_holding(model: Any, layers: list[Any]) -> list[Any]:
+    """``model`` and the models under it that hold (at any depth) one of ``layers``."""
+    wanted = {id(layer) for layer in layers}
+    parents: dict[int, Any] = {}
+    for layer, parent in _layers(model):
+        if parent is not None:
+            parents.setdefault(id(layer), parent)
+    out: dict[int, Any] = {}
+    for key in wanted:
+        p = parents.get(key)
+        while p is not None:
+            if hasattr(p, "predict_function"):
+                out[id(p)] = p
+            p = parents.get(id(p))
+    return list(out.values())
+
+
+def _inherited_no_op(cls: type) -> bool:
+    """``finalize_state`` comes from a base layer class (where it does nothing)."""
+    for klass in cls.__mro__:
+        if "finalize_state" in vars(klass):
+            return klass.__module__.rsplit(".", 1)[-1] in ("layer", "base_layer", "base_preprocessing_layer")
+    return True
 
 
 def _layers(root: Any) -> Iterator[tuple[Any, Any]]:
