@@ -97,7 +97,8 @@ def warm_start(
     (``AbortedError``, everything undone).
 
     ``cast``: dtype changes to load beyond the safe ones, e.g. ``"float64->float32"`` (a
-    ``tf.Variable`` made from numpy is float64). ``source_root``: the '/'-separated path of the
+    ``tf.Variable`` made from numpy is float64). No cast, safe or allowed, changes a value's
+    magnitude: a finite value the model's dtype cannot hold raises ``CastOverflowError``. ``source_root``: the '/'-separated path of the
     one sub-object of the checkpoint that is the model, for a checkpoint that holds several
     (``tf.train.Checkpoint(generator=g, discriminator=d)``: ``source_root="generator"``).
 
@@ -113,6 +114,7 @@ def warm_start(
         RuleError: a rule is invalid or matched nothing.
         VocabError: a vocabulary does not fit its table or its lookup layer's layout.
         ShapeMismatchError: a pair under ``on_mismatch="error"`` differs.
+        CastOverflowError: a cast meets a value the model's dtype cannot hold (inf, a wrapped int).
         IncompleteError: ``strict`` finds a target that would stay new
             (``AmbiguousMatchError``: a pairing that would be a guess).
         NothingToLoadError: nothing at all would load.

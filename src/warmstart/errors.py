@@ -15,6 +15,7 @@ __all__ = [
     "AmbiguousMatchError",
     "ArgumentError",
     "BusyError",
+    "CastOverflowError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
     "IncompleteError",
@@ -75,6 +76,19 @@ class ShapeMismatchError(WarmStartError):
     """A paired variable's shape or dtype differs and its policy is ``"error"``.
 
     Raised only when ``on_mismatch`` says ``"error"`` for that name; the default skips.
+    """
+
+
+class CastOverflowError(WarmStartError):
+    """A cast (a safe one such as float32 -> float16, or one allowed with ``cast=``) meets a
+    finite checkpoint value that the model's dtype cannot hold: it would become inf, or an
+    integer would wrap. Raised before that variable is written, and after the variables
+    written before it were put back. Infs and NaNs already in the checkpoint load as they are;
+    values too small for the dtype become 0 (precision, not range).
+
+    >>> ws.warm_start(model_in_float16, "runs/v1")  # doctest: +SKIP
+    CastOverflowError: cannot warm-start 'bn/moving_variance' from 'bn/moving_variance':
+      2 of 3 value(s) are beyond float16's range (float32 -> float16 makes them inf); ...
     """
 
 

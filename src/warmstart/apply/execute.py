@@ -39,7 +39,7 @@ from typing import Any
 import tensorflow as tf
 
 from ..entries import nbytes
-from ..errors import AbortedError, WarmStartError
+from ..errors import AbortedError, CastOverflowError, WarmStartError, join_problems
 from ..plan import Action, Step
 from ..sources.base import Source
 from ..targets.distributed import placement
@@ -197,7 +197,17 @@ def _shard_cuts(step: Step, v: Any, source: Source) -> dict[str, Any]:
 def _read(steps: Sequence[Step], source: Source) -> list[tf.Tensor]:
     keys = _keys(steps)
     read = dict(zip(keys, source.read(keys, _labels(steps)), strict=True))
-    return [prepared(s, read[s.key]) for s in steps]
+    values, overflows = [], []
+    for s in steps:  # every value that does not fit, in one error
+        try:
+            values.append(prepared(s, read[s.key]))
+        except CastOverflowError as e:
+            overflows.append(e)
+    if len(overflows) == 1:
+        raise overflows[0]
+    if overflows:
+        raise CastOverflowError(join_problems("values do not fit the model's dtypes:", [str(e) for e in overflows]))
+    return values
 
 
 def _write(steps: Sequence[Step], values: list[tf.Tensor], variables: Mapping[str, Any], journal: Journal,

@@ -134,7 +134,7 @@ def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journa
     for k, chunk in enumerate(chunks):
         start, stop = plan.ranges[k]
         if step.remap is None:
-            value = fit(step, chunk, keep=0)
+            value = fit(step, chunk, keep=0, rows=(start, stop))
             if full_width:
                 journal.rows(name, v, range(origin[0] + start, origin[0] + stop), value)
             else:
@@ -147,7 +147,7 @@ def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journa
                 order = np.argsort(where.owner(new), kind="stable")
                 old, new = old[order], new[order]
                 del order
-            value = fit(step, tf.gather(chunk, old), keep=0)
+            value = fit(step, tf.gather(chunk, old), keep=0, rows=(start, stop))
             if mean is not None:
                 mean.add(value)
             journal.rows(name, v, new, value)

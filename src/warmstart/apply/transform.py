@@ -12,21 +12,23 @@ import tensorflow as tf
 
 from ..plan import Step
 from ..remap.vocab import MEAN
+from .cast import checked_cast
 
 __all__ = ["CarriedMean", "fit", "fresh_values", "prepared"]
 
 
-def fit(step: Step, value: tf.Tensor, keep: int | None = None) -> tf.Tensor:
+def fit(step: Step, value: tf.Tensor, keep: int | None = None, *, rows: tuple[int, int] | None = None) -> tf.Tensor:
     """Cut ``value`` to the step's block (overlap), leaving axis ``keep`` as it is (its
     positions were already chosen: a chunk of rows, or the gathered rows of a remap); cast
-    to the target's dtype."""
+    to the target's dtype, refusing values it cannot hold (``rows``: the chunk's, for the
+    message)."""
     block = list(step.block)
     if keep is not None:
         block[keep] = value.shape[keep]
     if tuple(value.shape) != tuple(block):
         value = value[tuple(slice(0, d) for d in block)]
     if step.source_dtype != step.dtype:
-        value = tf.cast(value, step.dtype)
+        value = checked_cast(step, value, rows=rows)
     return value
 
 
