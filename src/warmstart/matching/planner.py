@@ -15,7 +15,7 @@ from ..errors import RuleError, VocabError, join_problems
 from ..plan import Plan, Refusal, SkippedEntry, SkipReason, Step
 from ..remap.rows import RowMap
 from ..rules import Rules
-from .ambiguity import find_ambiguities, find_positional_pairings
+from .ambiguity import Ambiguity, PositionalPairing, find_ambiguities, find_positional_pairings
 from .decide import VocabMisfit, decide
 from .pairing import Index, pair_targets
 from .usage import RuleUsage
@@ -77,7 +77,7 @@ def make_plan(
     incomplete = tuple(
         n for n in names if n not in loaded and n not in intentional and not rules.expected_missing(n)
     )
-    ambiguities = [*find_ambiguities(targets, index.entries, pairing.pairs),
+    ambiguities: list[Ambiguity | PositionalPairing] = [*find_ambiguities(targets, index.entries, pairing.pairs),
                    *find_positional_pairings(index.entries, pairing.pairs)]
     return Plan(
         warnings=tuple(w for s in steps if (w := _low_carry(s))),
