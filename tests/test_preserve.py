@@ -292,3 +292,101 @@ def test_class_vocabulary_output_layer_with_more_inputs(tmp_path):
     np.testing.assert_allclose(new(x).numpy()[:, [0, 2]], old(x[:, :4]).numpy()[:, [2, 0]], atol=1e-6)
     assert {e.target: e.detail for e in report.loaded}["cls/kernel"] == (
         "2 rows carried, 2 new, 1 old dropped; new inputs 4-5 zero")
+
+
+def _randomized(model: keras.Model, seed: int) -> keras.Model:
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        v.assign(rng.normal(size=v.shape).astype("float32"))
+    return model
+
+
+def test_conv_filters_through_flatten_are_not_appended_so_preserve_says_so(tmp_path):
+    """Flatten puts channel c of position s at s*C + c: two new filters land between the old
+    ones at all 9 positions, not at rows 36-53, so zeroing those rows would change the head."""
+    def model(filters):
+        x = keras.Input((3, 3, 2))
+        h = keras.layers.Flatten()(keras.layers.Conv2D(filters, 3, padding="same", name="conv")(x))
+        return keras.Model(x, keras.layers.Dense(2, name="head")(h))
+
+    old = _randomized(model(4), 10)
+    prefix = save(tmp_path, model=old)
+    new = _randomized(model(6), 11)
+    before = snapshot(new)
+    with pytest.raises(ws.IncompleteError, match="'head/kernel' would load as an overlap, not function-preserving: "
+                                                 "inputs come through Flatten; the new inputs are not appended"):
+        ws.warm_start(new, prefix, on_mismatch="preserve", strict=True)
+    assert_untouched(before, new)
+    report = ws.warm_start(new, prefix, on_mismatch="preserve")
+    loaded = {e.target: e for e in report.loaded}
+    assert loaded["head/kernel"].action == "overlap"
+    assert loaded["head/kernel"].detail == (
+        "not function-preserving: inputs come through Flatten; the new inputs are not appended (the new channels "
+        "of 'conv' land between the old ones, at every position)")
+    assert loaded["conv/kernel"].action == "preserve"
+    assert "new inputs" not in " ".join(e.detail for e in report.loaded if e.action == "preserve")
+
+
+def test_embedding_width_through_flatten_is_not_appended(tmp_path):
+    def model(width):
+        ids = keras.Input((2,), dtype="int32")
+        h = keras.layers.Flatten()(keras.layers.Embedding(10, width, name="emb")(ids))
+        return keras.Model(ids, keras.layers.Dense(2, name="head")(h))
+
+    prefix = save(tmp_path, model=_randomized(model(3), 12))
+    new = _randomized(model(4), 13)
+    with pytest.raises(ws.IncompleteError, match="inputs come through Flatten; the new inputs are not appended"):
+        ws.warm_start(new, prefix, on_mismatch="preserve", strict=True)
+    report = ws.warm_start(new, prefix, on_mismatch="preserve")
+    head = next(e for e in report.loaded if e.target == "head/kernel")
+    assert (head.action, head.source_shape, head.shape) == ("overlap", (6, 2), (8, 2))
+    assert "'emb' land between the old ones" in head.detail
+
+
+def test_flatten_of_one_position_and_dropout_keep_the_function(tmp_path):
+    """Through Dropout (and a Flatten of a single position) the new units are the last inputs:
+    preserved exactly."""
+    def model(units, filters):
+        x = keras.Input((4,))
+        h = keras.layers.Dropout(0.5)(keras.layers.Dense(units, activation="relu", name="d1")(x))
+        img = keras.Input((1, 1, 2))
+        g = keras.layers.Flatten()(keras.layers.Conv2D(filters, 1, name="conv")(img))
+        return keras.Model([x, img], [keras.layers.Dense(3, name="d2")(h), keras.layers.Dense(2, name="g")(g)])
+
+    old = _randomized(model(5, 3), 14)
+    prefix = save(tmp_path, model=old)
+    new = _randomized(model(8, 4), 15)
+    report = ws.warm_start(new, prefix, on_mismatch="preserve", strict=True)
+    detail = {e.target: (str(e.action), e.detail) for e in report.loaded}
+    assert detail["d2/kernel"] == ("preserve", "new inputs 5-7 zero")
+    assert detail["g/kernel"] == ("preserve", "new inputs 3 zero")
+    rng = np.random.default_rng(4)
+    x = [rng.normal(size=(6, 4)).astype("float32"), rng.normal(size=(6, 1, 1, 2)).astype("float32")]
+    for a, b in zip(old(x, training=False), new(x, training=False), strict=True):
+        assert float(np.abs(a.numpy() - b.numpy()).max()) < 1e-5
+
+
+def test_a_part_widened_in_the_middle_of_a_concatenate_is_said(tmp_path):
+    def model(first):
+        a, b = keras.Input((3,)), keras.Input((2,))
+        h = keras.layers.Concatenate()([keras.layers.Dense(first, name="da")(a), keras.layers.Dense(4, name="db")(b)])
+        return keras.Model([a, b], keras.layers.Dense(1, name="head")(h))
+
+    prefix = save(tmp_path, model=_randomized(model(4), 16))
+    report = ws.warm_start(_randomized(model(6), 17), prefix, on_mismatch="preserve")
+    head = next(e for e in report.loaded if e.target == "head/kernel")
+    assert head.action == "overlap" and head.detail.startswith(
+        "not function-preserving: inputs come through Concatenate; the new inputs are not appended ('da' has 6")
+
+
+def test_inputs_through_a_reshape_are_not_guessed(tmp_path):
+    def model(units):
+        x = keras.Input((4,))
+        h = keras.layers.Reshape((units,), name="r")(keras.layers.Dense(units, name="d1")(x))
+        return keras.Model(x, keras.layers.Dense(1, name="head")(h))
+
+    prefix = save(tmp_path, model=_randomized(model(3), 18))
+    report = ws.warm_start(_randomized(model(5), 19), prefix, on_mismatch="preserve")
+    head = next(e for e in report.loaded if e.target == "head/kernel")
+    assert (head.action, head.detail) == (
+        "overlap", "not function-preserving: inputs come through Reshape 'r'; the new inputs may not be appended")

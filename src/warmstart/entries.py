@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "LayerInfo", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes",
+__all__ = ["EntryKind", "Feed", "LayerInfo", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes",
            "shape_text"]
 
 Shape = tuple[int, ...]
@@ -68,6 +68,24 @@ class SourceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Feed:
+    """What a layer's input's last axis is made of, traced back through the model's graph
+    (:mod:`warmstart.targets.feeds`): ``preserve`` zeroes "new inputs N-M" only where they
+    really are the last positions of that axis (:mod:`warmstart.matching.feeds`).
+
+    ``parts`` lie in order along the axis: ``(producer, axis, width)``, where ``producer`` is
+    the target variable whose ``axis`` is the part's width (``("conv/kernel", -1, 6)``) and
+    ``""`` a model input; a ``Flatten`` of ``(..., C)`` repeats its input's parts once per
+    position. ``via`` names the layers that move positions (``Flatten``, ``Concatenate``);
+    ``why``, when set, says why the layout is unknown (then ``parts`` is empty).
+    """
+
+    parts: tuple[tuple[str, int, int], ...] = ()
+    via: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LayerInfo:
     """The Keras layer that owns a target variable, as far as ``on_mismatch="preserve"`` needs
     it to tell which axes of the variable are inputs (:mod:`warmstart.matching.layouts`).
@@ -88,6 +106,8 @@ class LayerInfo:
     groups: int = 1
     equation: str = ""  # EinsumDense
     bias_axes: str = ""  # EinsumDense
+    feed: Feed | None = None
+    """Where its inputs come from; None where no model graph says (a subclassed model)."""
 
 
 @dataclass(frozen=True, slots=True)

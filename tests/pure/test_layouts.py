@@ -8,15 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warmstart.entries import LayerInfo
+from warmstart.entries import Feed, LayerInfo
 from warmstart.matching.layouts import Placement, Role, place, roles, window_offset
 
-DENSE_K = LayerInfo("Dense", "kernel")
+STRAIGHT = Feed((("", -1, 1),))  # fed by one model input: new inputs are its last ones
+DENSE_K = LayerInfo("Dense", "kernel", feed=STRAIGHT)
 DENSE_B = LayerInfo("Dense", "bias")
 
 
 def conv(kind="Conv2D", var="kernel", padding="same", strides=(1, 1), dilation=(1, 1), groups=1):
-    return LayerInfo(kind, var, padding=padding, strides=strides, dilation=dilation, groups=groups)
+    return LayerInfo(kind, var, padding=padding, strides=strides, dilation=dilation, groups=groups, feed=STRAIGHT)
 
 
 def mha(sub, var="kernel"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from warmstart.entries import EntryKind, LayerInfo, SourceEntry, TargetEntry, TargetSlot
+from warmstart.entries import EntryKind, Feed, LayerInfo, SourceEntry, TargetEntry, TargetSlot
 from warmstart.errors import IncompleteError, RuleError, VocabError
 from warmstart.matching import make_plan, plan_slots
 from warmstart.plan import Action, SkipReason
@@ -13,8 +13,9 @@ from warmstart.remap import Vocab, row_map
 from warmstart.rules import OnMismatch, compile_rules
 from warmstart.validation import plan_problems
 
-DENSE = LayerInfo("Dense", "kernel", name="tower")
-CONV = LayerInfo("Conv2D", "kernel", name="conv", padding="same", strides=(1, 1), dilation=(1, 1))
+STRAIGHT = Feed((("", -1, 1),))  # fed by one model input: new inputs are its last ones
+DENSE = LayerInfo("Dense", "kernel", name="tower", feed=STRAIGHT)
+CONV = LayerInfo("Conv2D", "kernel", name="conv", padding="same", strides=(1, 1), dilation=(1, 1), feed=STRAIGHT)
 
 
 def src(name, shape, **kw):
@@ -170,7 +171,7 @@ def test_slot_remaps_never_take_the_initializer():
 
 def test_vocab_and_preserve_on_a_class_output_layer_with_more_inputs():
     """Columns follow the classes; the new inputs' rows are zero for every class."""
-    step = one(_vocab_plan(None, target_shape=(5, 4), layer=LayerInfo("Dense", "kernel"), axis=1,
+    step = one(_vocab_plan(None, target_shape=(5, 4), layer=DENSE, axis=1,
                            source_shape=(2, 3), on_mismatch="preserve"))
     assert step.action is Action.VOCAB and step.zero == (((2, 0), (5, 4)),)
     assert step.detail == "2 rows carried, 2 new, 1 old dropped; new inputs 2-4 zero"

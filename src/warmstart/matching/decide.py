@@ -6,10 +6,10 @@ dtype change is loadable, so the two cannot disagree about casts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..entries import SourceEntry, TargetEntry
+from ..entries import Shape, SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
 from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
@@ -56,8 +56,11 @@ def decide(
     rule: str | None,
     rules: Rules,
     row_maps: tuple[RowMap, ...],
+    widths: Mapping[str, Shape | None] | None = None,
 ) -> Decision:
-    """A step, a skip, or (policy "error") a refusal. Raises :class:`VocabMisfit`."""
+    """A step, a skip, or (policy "error") a refusal. Raises :class:`VocabMisfit`. ``widths``:
+    every target's checkpoint shape (None: not in the checkpoint), for ``preserve`` to tell
+    whether a kernel's new inputs are appended."""
 
     def step(action: Action, remap: Remap | None = None, detail: str = "", **placed: Any) -> Step:
         rows = remap.rows if remap is not None else None
@@ -77,12 +80,12 @@ def decide(
         return _refuse_or_skip(t, s, policy, SkipReason.DTYPE_MISMATCH, detail)
     vocab = rules.vocab_for(t.name)
     if vocab is not None:
-        return _decide_vocab(t, s, vocab, row_maps[vocab.index], policy, step)
+        return _decide_vocab(t, s, vocab, row_maps[vocab.index], policy, step, widths)
     if s.shape == t.shape:
         return step(action)
     detail = f"checkpoint shape {s.shape} != model shape {t.shape}"
     if policy in _BLOCKWISE and len(s.shape) == len(t.shape):
-        return step(Action.OVERLAP) if policy is OnMismatch.OVERLAP else _preserve(t, s, None, step)
+        return step(Action.OVERLAP) if policy is OnMismatch.OVERLAP else _preserve(t, s, None, step, widths)
     if policy in _BLOCKWISE:
         detail += f"; {policy} needs equal ranks ({len(s.shape)} != {len(t.shape)})"
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)
@@ -92,11 +95,12 @@ _BLOCKWISE = (OnMismatch.OVERLAP, OnMismatch.PRESERVE)
 NOT_PRESERVING = "not function-preserving"
 
 
-def _preserve(t: TargetEntry, s: SourceEntry, remap: Remap | None, step: Callable[..., Step]) -> Step:
+def _preserve(t: TargetEntry, s: SourceEntry, remap: Remap | None, step: Callable[..., Step],
+              widths: Mapping[str, Shape | None] | None = None) -> Step:
     """``preserve``: the placement that keeps the layer's function, or an overlap that says why
     there is none."""
     axis = remap.axis if remap is not None else None
-    placed = place(t.layer, s.shape, t.shape, remap_axis=axis)
+    placed = place(t.layer, s.shape, t.shape, remap_axis=axis, widths=widths)
     if isinstance(placed, Placement):
         return step(Action.VOCAB if remap is not None else Action.PRESERVE, remap, placed.detail,
                     offset=placed.offset if any(placed.offset) else (), zero=placed.zero)
@@ -113,7 +117,7 @@ def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: 
 
 
 def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap, policy: OnMismatch,
-                  step) -> Decision:
+                  step, widths: Mapping[str, Shape | None] | None = None) -> Decision:
     remap = rule.vocab
     axis = remap.axis
     kind = "hashed" if isinstance(remap, Hashed) else "vocab"
@@ -146,7 +150,7 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
     if others_t == others_s or policy is OnMismatch.OVERLAP:
         return step(Action.VOCAB, placed)
     if policy is OnMismatch.PRESERVE:
-        return _preserve(t, s, placed, step)
+        return _preserve(t, s, placed, step, widths)
     detail = (f"{kind} remap on axis {axis}, but the other axes differ: checkpoint shape {s.shape} "
               f"!= model shape {t.shape}")
     return _refuse_or_skip(t, s, policy, SkipReason.SHAPE_MISMATCH, detail)

@@ -30,9 +30,11 @@ so weights that happen to be zero are not looked at).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..entries import LayerInfo, Shape
+from .feeds import appended
 
 __all__ = ["Box", "Placement", "Role", "place", "roles", "window_offset"]
 
@@ -196,11 +198,14 @@ def window_offset(k0: int, k1: int, *, padding: str, stride: int = 1, dilation: 
     return shift // dilation
 
 
-def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: int | None = None) -> Placement | str:
+def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: int | None = None,
+          widths: Mapping[str, Shape | None] | None = None) -> Placement | str:
     """The placement that keeps the layer's function, or why there is none.
 
     ``remap_axis``: a vocabulary remap owns that axis (its rows are written position by
-    position), so it must make outputs or ids, and the zero boxes span it whole.
+    position), so it must make outputs or ids, and the zero boxes span it whole. ``widths``:
+    each target's checkpoint shape (None: not in the checkpoint), to tell whether a Dense or
+    convolution's new inputs are appended (:func:`.feeds.appended`).
     """
     if len(source) != len(target):
         raise ValueError(f"preserve needs equal ranks: {source} -> {target}")
@@ -229,11 +234,26 @@ def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: 
             return axes.why[a]
         if t < s and role is Role.IN:
             return f"the checkpoint has {s} {name}, the model {t}: the dropped ones fed every output"
+        if t > s and role is Role.IN and a == _fed_axis(layer):
+            assert layer is not None  # roles() said so
+            why = appended(layer.feed, s, t, widths or {})
+            if why is not None:
+                return why
         offset.append(0)
     if remap_axis is not None and any(offset):
         return "a vocabulary remap of a layer whose window grew is not supported"
     return Placement(tuple(offset), _zero_boxes(axes.roles, source, target, offset, remap_axis),
                      _detail(axes, source, target, offset, remap_axis))
+
+
+def _fed_axis(layer: LayerInfo | None) -> int | None:
+    """The kernel axis that is the layer's input's last axis, where its feed is traced."""
+    if layer is None or layer.variable != "kernel":
+        return None
+    if layer.kind == "Dense":
+        return 0
+    n = _CONV.get(layer.kind)
+    return n if n is not None else None
 
 
 def _at(values: tuple[int, ...], i: int) -> int:

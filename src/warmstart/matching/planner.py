@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from ..entries import EntryKind, SourceEntry, TargetEntry
+from ..entries import EntryKind, Shape, SourceEntry, TargetEntry
 from ..errors import RuleError, VocabError, join_problems
 from ..plan import Plan, Refusal, SkippedEntry, SkipReason, Step
 from ..remap.rows import RowMap
@@ -50,13 +50,16 @@ def make_plan(
     skipped: list[SkippedEntry] = list(pairing.skipped)
     mismatch_errors: list[str] = []
     maps = tuple(row_maps)
+    # what each producer was in the checkpoint: preserve checks that a kernel's new inputs are appended
+    widths: dict[str, Shape | None] = {name: None for name in pairing.missing}
+    widths.update((name, pair.source.shape) for name, pair in pairing.pairs.items())
     for t in targets:
         pair = pairing.pairs.get(t.name)
         if pair is None:
             continue
         try:
             decided = decide(t, pair.source, strategy=pair.strategy, by_structure=pair.by_structure,
-                             rule=pair.rule, rules=rules, row_maps=maps)
+                             rule=pair.rule, rules=rules, row_maps=maps, widths=widths)
         except VocabMisfit as e:
             vocab_errors.append(str(e))
             continue

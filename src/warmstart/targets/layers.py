@@ -4,28 +4,39 @@ what ``on_mismatch="preserve"`` needs to tell a variable's input axes from its o
 Reads only. A variable belongs to the layer that created it (its own trainable and
 non-trainable variables, not those of its sublayers), and that layer's parent is recorded
 too, since a MultiHeadAttention decides what its ``query`` EinsumDense's axes mean.
-Keras 3 and tf_keras layers both work.
+Keras 3 and tf_keras layers both work. A Dense or convolution also gets its
+:class:`~warmstart.entries.Feed` (:mod:`.feeds`): whether its new inputs are really appended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..entries import LayerInfo
+from .feeds import feed_of
 
 __all__ = ["derived_state_layers", "layer_infos", "models_holding"]
 
 
-def layer_infos(model: Any) -> dict[int, LayerInfo]:
-    """``id(variable) -> LayerInfo`` for every variable a layer of ``model`` created."""
+# layers whose kernel's input axis is their input's last axis: their feed is traced
+_CONSUMERS = frozenset({"Dense", "Conv1D", "Conv2D", "Conv3D"})
+
+
+def layer_infos(model: Any, names: Mapping[int, str] | None = None) -> dict[int, LayerInfo]:
+    """``id(variable) -> LayerInfo`` for every variable a layer of ``model`` created.
+    ``names`` (``id(variable) -> target name``) lets a feed name its producers."""
     out: dict[int, LayerInfo] = {}
     composes: dict[int, bool] = {}  # per parent, asked once: a model's `layers` lists all of them
+    inputs = _model_inputs(model)
     for layer, parent in _layers(model):
         if parent is not None and id(parent) not in composes:
             composes[id(parent)] = _is_layer_parent(parent)
+        feed = feed_of(layer, names or {}, inputs) if type(layer).__name__ in _CONSUMERS else None
         for v in _own_variables(layer):
-            out.setdefault(id(v), _info(layer, parent if parent is not None and composes[id(parent)] else None, v))
+            info = _info(layer, parent if parent is not None and composes[id(parent)] else None, v)
+            out.setdefault(id(v), replace(info, feed=feed) if feed is not None else info)
     return out
 
 
@@ -67,6 +78,14 @@ def _inherited_no_op(cls: type) -> bool:
         if "finalize_state" in vars(klass):
             return klass.__module__.rsplit(".", 1)[-1] in ("layer", "base_layer", "base_preprocessing_layer")
     return True
+
+
+def _model_inputs(model: Any) -> frozenset[int]:
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):  # a subclassed model has none
+        return frozenset()
+    return frozenset(id(t) for t in inputs or ())
 
 
 def _layers(root: Any) -> Iterator[tuple[Any, Any]]:

@@ -100,7 +100,6 @@ def _from_keras(model: Any) -> Target:
     prefix = model.name + "/"
     strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
-    owners = layer_infos(model)
     named = []
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
@@ -112,10 +111,10 @@ def _from_keras(model: Any) -> Target:
     # Keras paths are not unique (two sub-models both named 'enc'); the checkpoint side
     # names such variables by structure too, so use the attribute path for them.
     counts = Counter(name for name, _, _ in named)
+    named = [(structural_name(paths[0]) if counts[name] > 1 and paths else name, v, paths) for name, v, paths in named]
+    owners = layer_infos(model, {id(v): name for name, v, _ in named})
     entries, variables = [], {}
     for name, v, paths in named:
-        if counts[name] > 1 and paths:
-            name = structural_name(paths[0])
         parts = name.split("/")
         components = tuple((i, auto[p]) for i, p in enumerate(parts[:-1]) if p in auto)
         why = _untracked_reason(model, v) if id(v) in untracked else None
