@@ -42,17 +42,17 @@ def test_new_rows_are_the_mean_of_the_carried_rows_and_slots_keep_their_init(tmp
     np.testing.assert_array_equal(table_new[carried], table_old[sources])
     fresh = [i for i, t in enumerate(NEW) if t not in index]
     assert len(fresh) == 12
-    mean = table_old[sources].astype("float64").mean(axis=0)
+    mean = table_old[sources[:-1]].astype("float64").mean(axis=0)  # the OOV row is not a token: not averaged
     np.testing.assert_allclose(table_new[fresh], np.broadcast_to(mean, (12, 6)), rtol=1e-6)
 
     momentum = next(v for v in optimizer.variables if v.path.endswith("emb_embeddings_momentum")).numpy()
     assert (momentum[fresh] == 0).all() and np.abs(momentum[carried]).sum() > 0  # new rows' slots: init
 
     (entry,) = [e for e in report.loaded if e.target == "emb/embeddings"]
-    assert entry.detail == "31 rows carried, 12 new (mean), 10 old dropped"
+    assert entry.detail == "31 rows carried, 12 new (mean of 30 token rows), 10 old dropped"
     assert report.to_dict()["loaded"][[e.target for e in report.loaded].index("emb/embeddings")]["detail"] == (
         entry.detail)
-    assert "vocab: 31 rows carried, 12 new (mean), 10 old dropped" in str(report)
+    assert "vocab: 31 rows carried, 12 new (mean of 30 token rows), 10 old dropped" in str(report)
 
 
 def test_streamed_mean_equals_the_held_one(tmp_path):
@@ -92,3 +92,31 @@ def test_mean_on_a_narrower_block_fills_the_block_only(tmp_path):
 def test_a_bad_initializer_fails_before_anything_is_read():
     with pytest.raises(ws.VocabError, match='"mean"'):
         ws.Vocab(OLD, NEW, initializer="average")
+
+
+@pytest.mark.parametrize("budget", [None, 1024], ids=["held", "streamed"])
+def test_the_mean_leaves_out_the_lookups_mask_and_oov_rows(tmp_path, budget):
+    # a lookup's mask row and OOV rows are carried (mask to mask, OOV to OOV) but are not
+    # tokens: a new token starts as an average token, not partly as the OOV row
+    old_tokens = [f"t{i}" for i in range(40)]
+    new_tokens = old_tokens[::-1][:30] + ["new_a", "new_b"]
+
+    def build(tokens: list[str]) -> keras.Model:
+        inp = keras.Input((1,), dtype="string")
+        lookup = keras.layers.StringLookup(vocabulary=tokens, mask_token="", num_oov_indices=2, name="lk")
+        return keras.Model(inp, keras.layers.Embedding(len(tokens) + 3, 8, name="emb")(lookup(inp)))
+
+    day1 = build(old_tokens)
+    table = np.arange(43 * 8, dtype=np.float32).reshape(43, 8)
+    table[:3] = 1e4  # mask and OOV rows far from every token row
+    day1.get_layer("emb").embeddings.assign(table)
+    prefix = tf.train.Checkpoint(model=day1).write(str(tmp_path / "ckpt"))
+    day2 = build(new_tokens)
+    report = ws.warm_start(day2, prefix, memory_budget=budget, vocab={"emb/embeddings": ws.Vocab(
+        day1.get_layer("lk"), day2.get_layer("lk"), initializer="mean")})
+    assert report.loaded[0].detail == "33 rows carried, 2 new (mean of 30 token rows), 10 old dropped"
+    got = day2.get_layer("emb").embeddings.numpy()
+    carried = [3 + old_tokens.index(t) for t in new_tokens[:30]]
+    np.testing.assert_array_equal(got[:3], table[:3])
+    np.testing.assert_array_equal(got[3:33], table[carried])
+    np.testing.assert_allclose(got[33:], np.broadcast_to(table[carried].mean(axis=0), (2, 8)), rtol=1e-6)

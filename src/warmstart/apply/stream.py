@@ -149,7 +149,7 @@ def _write_chunks(plan: Streamed, chunks: Iterator[Any], v: Any, journal: Journa
                 del order
             value = fit(step, tf.gather(chunk, old), keep=0, rows=(start, stop))
             if mean is not None:
-                mean.add(value)
+                mean.add(value, new)
             journal.rows(name, v, new, value)
             del old, new
         del value, chunk

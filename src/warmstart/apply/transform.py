@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from ..plan import Step
@@ -41,23 +42,38 @@ def prepared(step: Step, value: tf.Tensor) -> tf.Tensor:
 
 
 class CarriedMean:
-    """The mean of a remap's carried rows as written (``initializer="mean"``), summed in
-    float64 over the whole value or over its chunks as they stream by."""
+    """The mean of a remap's carried token rows as written (``initializer="mean"``), summed
+    in float64 over the whole value or over its chunks as they stream by. Special rows (a
+    lookup's mask and OOV rows) are carried but not averaged: a new token should start as an
+    average token, not partly as the OOV row."""
 
-    def __init__(self, axis: int) -> None:
+    def __init__(self, axis: int, specials: np.ndarray, tokens: int) -> None:
         self.axis, self.count, self.total = axis, 0, None
+        self.specials = specials  # new positions of the carried special rows
+        self.tokens = tokens  # carried token rows: the first ones of the remap's order
 
     @classmethod
     def of(cls, step: Step, carried: tf.Tensor | None = None) -> CarriedMean | None:
-        """An accumulator when ``step``'s new rows are the mean (given the carried rows, added)."""
+        """An accumulator when ``step``'s new rows are the mean (given the carried rows, in
+        the remap's order, added)."""
         if step.remap is None or step.remap.initializer != MEAN:
             return None
-        mean = cls(step.remap.axis)
-        if carried is not None:
-            mean.add(carried)
+        rows = step.remap.rows
+        tokens = rows.tokens_carried
+        mean = cls(step.remap.axis, np.sort(rows.new_rows[tokens:]), tokens)
+        if carried is not None:  # the remap's order: token rows first, then the special rows
+            mean._sum(tf.gather(carried, tf.range(tokens), axis=mean.axis) if mean.specials.size else carried)
         return mean
 
-    def add(self, carried: tf.Tensor) -> None:
+    def add(self, carried: tf.Tensor, new_rows: np.ndarray) -> None:
+        """Add streamed rows (axis 0) written at ``new_rows``."""
+        if self.specials.size:
+            keep = ~np.isin(new_rows, self.specials)
+            if not keep.all():
+                carried = tf.boolean_mask(carried, keep, axis=self.axis)
+        self._sum(carried)
+
+    def _sum(self, carried: tf.Tensor) -> None:
         total = tf.reduce_sum(tf.cast(carried, tf.float64), axis=self.axis, keepdims=True)
         self.total = total if self.total is None else self.total + total
         self.count += int(carried.shape[self.axis])

@@ -143,9 +143,9 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
     others_t = t.shape[:axis] + t.shape[axis + 1 :]
     others_s = s.shape[:axis] + s.shape[axis + 1 :]
     initializer = getattr(remap, "initializer", None)
-    if initializer == MEAN and rows.carried == 0:
-        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried rows, and no row of the new "
-                          f"table has one in the old.")
+    if initializer == MEAN and rows.tokens_carried == 0:
+        raise VocabMisfit(f"{where}: initializer=\"mean\" needs carried token rows, and no token of the new "
+                          f"vocabulary is in the old (mask and OOV rows are not averaged).")
     placed = Remap(rows, axis, initializer)
     if others_t == others_s or policy is OnMismatch.OVERLAP:
         return step(Action.VOCAB, placed)
@@ -158,11 +158,13 @@ def _decide_vocab(t: TargetEntry, s: SourceEntry, rule: VocabRule, rows: RowMap,
 
 def _rows_detail(remap: Remap) -> str:
     """``"9 rows carried, 3 new (mean), 1 old dropped"``: the row map's counts, and ``mean``
-    when the new rows are the carried rows' mean."""
+    when the new rows are the carried token rows' mean (``mean of 8 token rows`` where special
+    rows were carried too: they are not averaged)."""
     rows = remap.rows
     if remap.initializer != MEAN or rows.fresh == 0:
         return rows.describe()
-    return f"{rows.carried} rows carried, {rows.fresh} new (mean), {rows.dropped} old dropped"
+    mean = "mean" if rows.tokens_carried == rows.carried else f"mean of {rows.tokens_carried} token rows"
+    return f"{rows.carried} rows carried, {rows.fresh} new ({mean}), {rows.dropped} old dropped"
 
 
 def _misfit(remap: Vocab | Hashed, rows: RowMap, side: str, size: int, expected: int) -> str:

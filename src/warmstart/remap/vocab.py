@@ -50,7 +50,7 @@ class Vocab:
     row k, as far as both sides have them). Rows of new tokens (and special rows the
     checkpoint lacks) keep the variable's current (freshly initialised) values, or get
     ``initializer(shape, dtype)`` when given, or with ``initializer="mean"`` the mean of the
-    carried rows (as Hugging Face's ``resize_token_embeddings`` does): a new item then scores
+    carried token rows (mask and OOV rows left out; as Hugging Face's ``resize_token_embeddings`` does): a new item then scores
     like an average one. Their optimizer slots keep their initial values either way.
 
     >>> lookup = keras.layers.StringLookup(vocabulary="vocab/items_v2.txt")  # 1 OOV row first
