@@ -75,8 +75,9 @@ def plan_state(
 def _decide(t: TargetState, src: SourceEntry | None, counter: Step, prefix: str | None,
             casts: frozenset[tuple[str, str]]) -> Step | str:
     if src is None:
-        where = f"'{prefix}/{t.path}'" if prefix is not None else f"a wrapper of {counter.source!r}"
-        return f"the checkpoint has no {where}; it keeps its current value"
+        if prefix is None:
+            return f"the checkpoint's optimizer is not wrapped (its step is {counter.source!r}); it keeps its current value"
+        return f"the checkpoint has no '{prefix}/{t.path}'; it keeps its current value"
     if src.shape != t.shape:
         return f"shape_mismatch: checkpoint {src.shape} != optimizer {t.shape}"
     action = cast_action(src.dtype, t.dtype, casts)
