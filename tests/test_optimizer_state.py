@@ -287,3 +287,146 @@ def test_failed_call_leaves_an_unbuilt_optimizer_unbuilt(tmp_path, name):
     after = train_and_save(new, opt, "after")
     assert opt.built and int(opt.iterations.numpy()) > 0
     assert after == train_and_save(ranker(), OPTIMIZERS[name](), "control")
+
+
+# -- the optimizer's other variables: the step, the learning rate, what goes with the step ---------
+
+
+def tiny():
+    i = keras.Input((4,))
+    return keras.Model(i, keras.layers.Dense(2, name="d")(i))
+
+
+def tiny_data():
+    rng = np.random.default_rng(3)
+    return rng.normal(size=(32, 4)).astype("float32"), rng.normal(size=(32, 2)).astype("float32")
+
+
+def trained_tiny(tmp_path, make_opt, epochs=25):
+    """A trained model and its optimizer, written by tf.train.Checkpoint; the prefix."""
+    keras.utils.set_random_seed(0)
+    old = tiny()
+    old.compile(make_opt(), "mse")
+    old.fit(*tiny_data(), epochs=epochs, batch_size=8, verbose=0)
+    return old, tf.train.Checkpoint(model=old, optimizer=old.optimizer).write(str(tmp_path / "ckpt"))
+
+
+def first_update(model, opt) -> list[np.ndarray]:
+    x, y = tiny_data()
+    before = [v.numpy() for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((model(x) - y) ** 2)
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=True))
+    return [v.numpy() - b for v, b in zip(model.trainable_variables, before, strict=True)]
+
+
+def state_of(report) -> dict[str, ws.StateEntry]:
+    return {e.target: e for e in report.optimizer_state}
+
+
+def test_nadam_u_product_is_carried_with_the_step(tmp_path):
+    old, prefix = trained_tiny(tmp_path, lambda: keras.optimizers.Nadam(0.01))
+    new, opt = tiny(), keras.optimizers.Nadam(0.01)
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    assert opt._u_product.numpy() == old.optimizer._u_product.numpy() < 1e-6
+    state = state_of(report)
+    assert state["optimizer/_u_product"].outcome is ws.StateOutcome.CARRIED
+    assert state["optimizer/_u_product"].source == "optimizer/_u_product"
+    assert state["optimizer/iterations"].outcome is ws.StateOutcome.CARRIED
+    assert state["optimizer/_learning_rate"].outcome is ws.StateOutcome.KEPT
+    assert len(report.slots) + len(report.optimizer_state) == len(opt.variables)  # every variable
+    assert "optimizer/_u_product" in str(report) and not report.warnings
+    # the first update is the one after TensorFlow's own restore of the same checkpoint
+    ref, ref_opt = tiny(), keras.optimizers.Nadam(0.01)
+    ref_opt.build(ref.trainable_variables)
+    tf.train.Checkpoint(model=ref, optimizer=ref_opt).read(prefix).assert_consumed()
+    for got, want in zip(first_update(new, opt), first_update(ref, ref_opt), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_nadam_u_product_stays_initial_when_the_step_is_reset(tmp_path):
+    _, prefix = trained_tiny(tmp_path, lambda: keras.optimizers.Nadam(0.01))
+    opt = keras.optimizers.Nadam(0.01)
+    report = ws.warm_start(tiny(), prefix, optimizer=opt, optimizer_step="reset")
+    assert opt._u_product.numpy() == 1.0 and int(opt.iterations.numpy()) == 0
+    state = state_of(report)
+    assert state["optimizer/_u_product"].outcome is ws.StateOutcome.KEPT
+    assert "optimizer_step='reset'" in state["optimizer/_u_product"].reason
+    assert state["optimizer/iterations"].outcome is ws.StateOutcome.KEPT
+    assert not report.warnings
+
+
+def test_state_missing_from_the_checkpoint_is_a_warning(tmp_path):
+    _, prefix = trained_tiny(tmp_path, lambda: keras.optimizers.Adam(0.01))  # no _u_product
+    opt = keras.optimizers.Nadam(0.01)
+    report = ws.warm_start(tiny(), prefix, optimizer=opt)
+    assert int(opt.iterations.numpy()) > 0 and opt._u_product.numpy() == 1.0
+    assert state_of(report)["optimizer/_u_product"].outcome is ws.StateOutcome.SKIPPED
+    assert any("'optimizer/_u_product'" in w and "Nadam" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["tf2", "keras"])
+def test_loss_scale_is_carried(tmp_path, fmt):
+    def make():
+        return keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.01), dynamic_growth_steps=3)
+
+    old, prefix = trained_tiny(tmp_path, make, epochs=3)
+    if fmt == "keras":
+        prefix = str(tmp_path / "m.keras")
+        old.save(prefix)
+    opt = make()
+    report = ws.warm_start(tiny(), prefix, optimizer=opt)
+    assert opt.dynamic_scale.numpy() == old.optimizer.dynamic_scale.numpy() != opt.initial_scale
+    assert int(opt.step_counter.numpy()) == int(old.optimizer.step_counter.numpy())
+    for a, b in zip(old.optimizer.variables, opt.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    state = state_of(report)
+    assert state["optimizer/dynamic_scale"].outcome is ws.StateOutcome.CARRIED
+    assert state["optimizer/iterations"].source == "optimizer/inner_optimizer/_iterations"
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_gradient_accumulation_carries_the_step_and_leaves_accumulators_at_zero(tmp_path, built):
+    def make():
+        return keras.optimizers.Adam(0.01, gradient_accumulation_steps=3)
+
+    old, prefix = trained_tiny(tmp_path, make, epochs=3)
+    new, opt = tiny(), make()
+    if built:
+        opt.build(new.trainable_variables)
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    assert int(opt._iterations.numpy()) == int(old.optimizer._iterations.numpy()) > 0
+    assert all(not v.numpy().any() for v in opt._accumulated_gradients)
+    assert all(e.outcome is ws.SlotOutcome.LOADED for e in report.slots)
+    accumulators = [e for e in report.optimizer_state if e.kind is ws.StateKind.ACCUMULATOR]
+    assert {e.target for e in accumulators} == {"d/kernel@accumulated_gradients", "d/bias@accumulated_gradients"}
+    assert all(e.outcome is ws.StateOutcome.KEPT and "zero" in e.reason for e in accumulators)
+    assert len(report.slots) + len(report.optimizer_state) == len(opt.variables)
+    for a, b in zip(old.optimizer._momentums, opt._momentums, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("name", ["nadam", "loss-scale-nadam", "accumulating-nadam"])
+def test_a_failure_after_the_last_write_rolls_the_state_back(tmp_path, name):
+    make = {
+        "nadam": lambda: keras.optimizers.Nadam(0.01),
+        "loss-scale-nadam": lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.Nadam(0.01)),
+        "accumulating-nadam": lambda: keras.optimizers.Nadam(0.01, gradient_accumulation_steps=2),
+    }[name]
+    _, prefix = trained_tiny(tmp_path, make, epochs=3)
+    new, opt = tiny(), make()
+    opt.build(new.trainable_variables)
+    first_update(new, opt)  # nothing at its initial value
+    before, opt_before = snapshot(new), [np.array(v.numpy()) for v in opt.variables]
+
+    def stop_at_the_end(done: int, total: int) -> None:
+        if done >= total:
+            raise RuntimeError("stop")
+
+    with pytest.raises(ws.AbortedError):
+        ws.warm_start(new, prefix, optimizer=opt, progress=stop_at_the_end)
+    assert_untouched(before, new)
+    for v, b in zip(opt.variables, opt_before, strict=True):
+        assert v.numpy().tobytes() == b.tobytes(), v.path
+    report = ws.warm_start(new, prefix, optimizer=opt)  # and then it loads
+    assert all(e.outcome is not ws.StateOutcome.SKIPPED for e in report.optimizer_state)

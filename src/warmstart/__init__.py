@@ -34,7 +34,18 @@ from .errors import (
     VocabError,
     WarmStartError,
 )
-from .plan import Action, LoadedEntry, SkippedEntry, SkipReason, SlotEntry, SlotOutcome, Strategy
+from .plan import (
+    Action,
+    LoadedEntry,
+    SkippedEntry,
+    SkipReason,
+    SlotEntry,
+    SlotOutcome,
+    StateEntry,
+    StateKind,
+    StateOutcome,
+    Strategy,
+)
 from .remap import Hashed, Vocab, read_vocab_file
 from .rules import OnMismatch
 from .sources.locate import Location, locate
@@ -98,6 +109,9 @@ __all__ = [
     "SlotEntry",
     "SlotOutcome",
     "SourceEntry",
+    "StateEntry",
+    "StateKind",
+    "StateOutcome",
     "Strategy",
     "TargetEntry",
     "TargetNotBuiltError",

@@ -5,6 +5,7 @@ apply, report)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -18,7 +19,7 @@ from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .apply.claims import claimed
 from .apply.derived import refresh_derived_state
 from .entries import SourceEntry
-from .matching import make_plan, plan_slots
+from .matching import make_plan, plan_slots, plan_state
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
 from .remap.lookups import check_lookup_layouts
@@ -246,7 +247,7 @@ def _keras_layout(fmt: str, target: Any, live: Target, optimizer: Any) -> Any:
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:
     steps = list(plan.steps)
     if slots is not None:
-        steps += list(slots.steps) + ([slots.counter] if slots.counter else [])
+        steps += list(slots.steps) + ([slots.counter] if slots.counter else []) + list(slots.state_steps)
     return steps
 
 
@@ -260,15 +261,22 @@ def _build_on(target: Any, live: Target) -> list[Any]:
 
 def _plan_optimizer(run: _Run, optimizer: Any, live: Target, *, carry_step: bool,
                     casts: frozenset[tuple[str, str]]) -> None:
-    """Slot steps for the loaded variables, from the built optimizer's slots."""
+    """Slot steps for the loaded variables, from the built optimizer's slots; the step, and the
+    state that goes with it, when a slot is carried; what happens to every other variable."""
     opt = walk_optimizer(optimizer, live.variables)
     counter = (ITERATIONS, dtype_of(opt.variables[ITERATIONS]))
-    run.slots = plan_slots(run.plan.steps, run.src.entries, opt.slots, iterations=counter, carry_step=carry_step,
-                           casts=casts)
+    slots = plan_slots(run.plan.steps, run.src.entries, opt.slots, iterations=counter, carry_step=carry_step,
+                       casts=casts)
+    any_slot = any(s.outcome is SlotOutcome.LOADED for s in slots.results)
+    why = ("optimizer_step='reset'" if not carry_step else "no slot was carried" if not any_slot
+           else "the checkpoint has no step counter of its dtype")
+    state_steps, state, warnings = plan_state(run.src.entries, opt.state, counter=slots.counter, step_reason=why,
+                                              casts=casts)
+    run.slots = dataclasses.replace(slots, state=state, state_steps=state_steps, warnings=warnings)
     run.variables.update(opt.variables)
     if run.slots.counter is not None:
         run.notes.append(f"optimizer step carried from {run.slots.counter.source!r}")
-    elif carry_step and any(s.outcome is SlotOutcome.LOADED for s in run.slots.results):
+    elif carry_step and any_slot:
         run.notes.append("optimizer step not found in the checkpoint: it starts from its current value")
 
 

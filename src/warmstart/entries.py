@@ -8,8 +8,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["EntryKind", "Feed", "LayerInfo", "NameSource", "Shape", "SourceEntry", "TargetEntry", "TargetSlot", "nbytes",
-           "shape_text"]
+__all__ = ["EntryKind", "Feed", "LayerInfo", "NameSource", "Shape", "SourceEntry", "StateKind", "TargetEntry",
+           "TargetSlot", "TargetState", "nbytes", "shape_text"]
 
 Shape = tuple[int, ...]
 
@@ -28,6 +28,20 @@ class EntryKind(enum.StrEnum):
     """Optimizer state attached to one model variable (``slot_owner``, ``slot_name``)."""
     OTHER = "other"
     """Optimizer hyperparameters, counters, ``save_counter``, unpaired state."""
+
+
+class StateKind(enum.StrEnum):
+    """What an optimizer variable that is not a slot is."""
+
+    STEP = "step"
+    """The step counter (``_iterations``)."""
+    LEARNING_RATE = "learning_rate"
+    """The learning rate, or another hyperparameter held in a variable: the optimizer's own."""
+    TIED = "tied_to_step"
+    """State that goes with the step: Nadam's ``_u_product`` (the product of its momentum
+    schedule), a loss-scale optimizer's ``dynamic_scale`` and its counter."""
+    ACCUMULATOR = "accumulator"
+    """A gradient accumulator (``gradient_accumulation_steps``), one per trained variable."""
 
 
 class NameSource(enum.StrEnum):
@@ -160,3 +174,22 @@ class TargetSlot:
     shape: Shape
     dtype: str
     handle: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """One variable of the live optimizer that is not a slot (the step, the learning rate,
+    Nadam's ``_u_product``, a loss scale, a gradient accumulator).
+
+    ``handle`` is its key in the writer's variable mapping and its name in the report
+    (``optimizer/_u_product``); ``path`` its attribute path from the optimizer that holds it
+    (``_u_product``, ``dynamic_scale``); ``wrapper`` is true for the state of a wrapping
+    optimizer (a ``LossScaleOptimizer``'s own), false for that of the optimizer with the slots.
+    """
+
+    handle: str
+    kind: StateKind
+    path: str
+    wrapper: bool
+    shape: Shape
+    dtype: str

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "ACCUMULATOR_LISTS",
     "MAX_PATHS",
     "NOT_SLOT_LISTS",
     "OPTIMIZER_EDGES",
@@ -30,6 +31,9 @@ MAX_PATHS = 8
 OPTIMIZER_EDGES = frozenset({"optimizer", "inner_optimizer", "_optimizer"})
 # An optimizer's per-variable lists that are not slots.
 NOT_SLOT_LISTS = frozenset({"_variables", "_trainable_variables", "_trainable_variables_indices"})
+# Per-variable lists that are not slots either: gradient accumulators, which a warm start
+# leaves at zero (the optimizer's layout still counts them: Keras saves them among the slots).
+ACCUMULATOR_LISTS = frozenset({"_accumulated_gradients"})
 # Keras containers between a model and its layers; they carry no name a user would know.
 _CONTAINERS = frozenset({"_functional", "_operations", "_layers", "_self_tracked_trackables"})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .entries import Shape, nbytes
+from .entries import Shape, StateKind, nbytes
 from .remap.rows import RowMap
 from .remap.vocab import NewRows
 
@@ -26,6 +26,9 @@ __all__ = [
     "SlotEntry",
     "SlotOutcome",
     "SlotPlan",
+    "StateEntry",
+    "StateKind",
+    "StateOutcome",
     "Step",
     "Strategy",
 ]
@@ -232,3 +235,35 @@ class SlotPlan:
     results: tuple[SlotEntry, ...]
     counter: Step | None = None
     """Loads the optimizer's iteration counter, when it is carried."""
+    state: tuple[StateEntry, ...] = ()
+    """Every other optimizer variable (the step included): carried or not, and why."""
+    state_steps: tuple[Step, ...] = ()
+    """Loads the state tied to the step (Nadam's ``_u_product``, a loss scale), when carried."""
+    warnings: tuple[str, ...] = ()
+    """State tied to a carried step that could not be carried: the first updates will be off."""
+
+
+class StateOutcome(enum.StrEnum):
+    """What happened to one optimizer variable that is not a slot."""
+
+    CARRIED = "carried"
+    """Loaded from the checkpoint (``source``)."""
+    KEPT = "kept"
+    """Not carried, by design (``reason``): it keeps its current value."""
+    SKIPPED = "skipped"
+    """It goes with the carried step but could not be loaded (``reason``); a warning says so."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateEntry:
+    """What happened to one optimizer variable that is not a slot."""
+
+    target: str
+    """Its path from the optimizer (``optimizer/_u_product``); an accumulator's is
+    ``<variable>@accumulated_gradients``."""
+    kind: StateKind
+    outcome: StateOutcome
+    source: str | None = None
+    """For a carried one: the checkpoint entry it was loaded from."""
+    reason: str = ""
+    """For one not carried: why."""

@@ -20,7 +20,7 @@ from .errors import (
     WarmStartError,
     join_problems,
 )
-from .names import closest
+from .names import ACCUMULATOR_LISTS, closest
 from .plan import Plan, SlotOutcome, SlotPlan
 
 __all__ = ["Problem", "check_arguments", "plan_problems", "predicted_slots", "raise_problems", "slot_problems"]
@@ -112,6 +112,8 @@ def predicted_slots(plan: Plan, entries: Sequence[SourceEntry]) -> list[TargetSl
     out = []
     for e in entries:
         if e.kind is not EntryKind.SLOT or e.slot_owner not in loaded or not e.slot_name:
+            continue
+        if f"_{e.slot_name}" in ACCUMULATOR_LISTS:  # not a slot: it starts at zero
             continue
         step = loaded[e.slot_owner]
         shape = step.shape if e.shape == step.source_shape else e.shape

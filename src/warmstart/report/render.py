@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..entries import shape_text
-from ..plan import Action, LoadedEntry, SlotOutcome
+from ..plan import Action, LoadedEntry, SlotOutcome, StateOutcome
 from ..shards import size_text
 
 if TYPE_CHECKING:
@@ -59,6 +59,14 @@ def lines(report: Report, *, full: bool = False) -> Iterator[Line]:
         shown, more = _summarised(rows, [""] * len(rows), full, "more variables")
         hidden += sum(n for _, n in more)
         yield from _table(title, ("variable", "loaded", "fresh (variable not loaded)", "skipped (why)"), shown, more)
+    if report.optimizer_state:
+        rows = [(e.target, str(e.kind), str(e.outcome), f"from {e.source!r}" if e.source else e.reason)
+                for e in report.optimizer_state]
+        shown, more = _summarised(rows, [str(e.kind) for e in report.optimizer_state], full, "more {}")
+        hidden += sum(n for _, n in more)
+        carried = sum(1 for e in report.optimizer_state if e.outcome is StateOutcome.CARRIED)
+        title = f"Other optimizer variables ({carried} of {len(report.optimizer_state)} carried)"
+        yield from _table(title, ("variable", "kind", "outcome", "from / why"), shown, more)
     if report.shards:
         verb = "would read" if report.dry_run else "read"
         rows = [(e.target, e.text(), ", ".join(size_text(n) for n in e.read)) for e in report.shards]

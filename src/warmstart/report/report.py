@@ -26,6 +26,9 @@ from ..plan import (
     SlotEntry,
     SlotOutcome,
     SlotPlan,
+    StateEntry,
+    StateKind,
+    StateOutcome,
     Strategy,
 )
 from ..shards import ShardLayout
@@ -56,6 +59,10 @@ class Report:
     """Checkpoint variables nothing was loaded from."""
     slots: tuple[SlotEntry, ...] = ()
     """What happened to each optimizer slot (with ``optimizer=``)."""
+    optimizer_state: tuple[StateEntry, ...] = ()
+    """What happened to each optimizer variable that is not a slot (with ``optimizer=``): the
+    step, the learning rate, state that goes with the step (Nadam's ``_u_product``, a loss
+    scale), gradient accumulators. With ``slots``, every variable of the optimizer."""
     dry_run: bool = False
     """True for ``dry_run=True``: nothing was written."""
     problems: tuple[str, ...] = ()
@@ -116,6 +123,11 @@ class Report:
                  "action": None if e.action is None else str(e.action), "reason": e.reason}
                 for e in self.slots
             ],
+            "optimizer_state": [
+                {"target": e.target, "kind": str(e.kind), "outcome": str(e.outcome), "source": e.source,
+                 "reason": e.reason}
+                for e in self.optimizer_state
+            ],
             "location": None if self.location is None else location_dict(self.location),
             "rules": self.rules,
             "resumed": self.resumed,
@@ -156,6 +168,8 @@ class Report:
             slots=tuple(SlotEntry(e["target"], e["slot"], SlotOutcome(e["outcome"]),
                                   None if e["action"] is None else Action(e["action"]), e["reason"])
                         for e in d["slots"]),
+            optimizer_state=tuple(StateEntry(e["target"], StateKind(e["kind"]), StateOutcome(e["outcome"]),
+                                             e["source"], e["reason"]) for e in d.get("optimizer_state", ())),
             dry_run=bool(d["dry_run"]),
             problems=tuple(d["problems"]),
             missing_detail={m["target"]: m["detail"] for m in d["missing"]},
@@ -219,7 +233,7 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
                      seconds: float | None = None, slots: SlotPlan | None = None,
                      notes: tuple[str, ...] = (), location: Location | None = None,
                      rules: dict[str, Any] | None = None, shards: tuple[ShardLayout, ...] = ()) -> Report:
-    extra = () if slots is None else slots.steps
+    extra = () if slots is None else slots.steps + slots.state_steps
     return Report(
         source=source,
         loaded=plan.steps,
@@ -232,8 +246,9 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
         nbytes=plan.nbytes + sum(s.nbytes for s in extra),
         seconds=seconds,
         slots=() if slots is None else slots.results,
+        optimizer_state=() if slots is None else slots.state,
         notes=notes,
-        warnings=plan.ambiguities + plan.warnings,
+        warnings=plan.ambiguities + plan.warnings + (() if slots is None else slots.warnings),
         location=location,
         rules=dict(rules or {}),
         shards=shards,

@@ -263,7 +263,9 @@ def _optimizer_entries(g: Any, root: FileLayer, names: Mapping[int, list[str]], 
                                        slots[i].owner, slots[i].name))
             continue
         hyper = slots[i].name if slots is not None else _guess_hyper(i, shape, dtype)
-        name = {"iterations": "optimizer/_iterations", "learning_rate": "optimizer/_learning_rate"}.get(hyper, key)
+        # named as TF checkpoints name them, so that the step and what goes with it are found
+        name = "optimizer/" + {"iterations": "_iterations", "learning_rate": "_learning_rate"}.get(hyper, hyper) \
+            if hyper else key
         entries.append(SourceEntry(name, key, shape, dtype, EntryKind.OTHER, (), "", NameSource.STRUCTURE))
     entries += [SourceEntry(key, key, shape, dtype, EntryKind.OTHER, (), "", NameSource.STRUCTURE)
                 for key, shape, dtype in copies]

@@ -109,11 +109,19 @@ def optimizer_layout(optimizer: Any) -> OptimizerLayout | None:
 
 
 def _hyper_name(opt: Any, v: Any) -> str:
-    inner = getattr(opt, "inner_optimizer", opt)
-    if v is inner.iterations:
+    """What an optimizer variable that is not a slot is: ``iterations`` and ``learning_rate``
+    for the optimizer's own, else its attribute path, as in TF checkpoints (Nadam's
+    ``_u_product``; a loss-scale optimizer's ``dynamic_scale``, and its inner optimizer's
+    ``inner_optimizer/_iterations``)."""
+    if v is getattr(opt, "_iterations", None):
         return "iterations"
-    if v is getattr(inner, "_learning_rate", None):
+    if v is getattr(opt, "_learning_rate", None):
         return "learning_rate"
+    inner = getattr(opt, "inner_optimizer", opt)
+    for obj, prefix in ((opt, ""), (inner, "inner_optimizer/")):
+        for attr, value in vars(obj).items():
+            if value is v:
+                return prefix + attr
     return str(getattr(v, "name", "variable"))
 
 

@@ -1,4 +1,5 @@
-"""The live optimizer's side: its slots, attached to target variables, and its step.
+"""The live optimizer's side: its slots, attached to target variables, its step, and every
+other variable it has (learning rate, Nadam's ``_u_product``, a loss scale, accumulators).
 
 Keras 3 keeps each kind of slot in a list parallel to ``_trainable_variables`` (Adam's
 ``_momentums``, Adafactor's ``_r``/``_c``/``_v``, EMA's ``_model_variables_moving_average``);
@@ -16,9 +17,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from ..entries import TargetSlot
+from ..entries import StateKind, TargetSlot, TargetState
 from ..errors import OptimizerError
-from ..names import NOT_SLOT_LISTS, slot_name
+from ..names import ACCUMULATOR_LISTS, NOT_SLOT_LISTS, slot_name
 from .distributed import strategy_of
 from .variables import dtype_of, shape_of
 
@@ -30,8 +31,9 @@ ITERATIONS = "optimizer/iterations"
 @dataclass(frozen=True, slots=True)
 class OptimizerTarget:
     slots: tuple[TargetSlot, ...]
-    variables: Mapping[str, Any]  # handle -> slot variable (and ITERATIONS -> the counter)
+    variables: Mapping[str, Any]  # handle -> slot or state variable (ITERATIONS -> the counter)
     name: str
+    state: tuple[TargetState, ...] = ()  # every variable that is not a slot, the step included
 
 
 @contextmanager
@@ -134,7 +136,12 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
             f"  Fix: pass a keras.optimizers optimizer, or leave optimizer=None to load weights only."
         )
     slots, handles = [], {}
+    accumulators: dict[str, Any] = {}
     for list_name, items in slot_lists(inner):
+        if list_name in ACCUMULATOR_LISTS:
+            accumulators.update((f"{owners.get(i, f'{list_name}/{i}')}@{slot_name(list_name)}", v)
+                                for i, v in enumerate(items) if v is not None)
+            continue
         for idx, slot_var in enumerate(items):
             owner = owners.get(idx)
             if owner is None or slot_var is None:
@@ -147,8 +154,59 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
                 slot_var = container
             slots.append(TargetSlot(owner, slot_name(list_name), shape_of(slot_var), dtype_of(slot_var), handle))
             handles[handle] = slot_var
-    handles[ITERATIONS] = optimizer.iterations
-    return OptimizerTarget(tuple(slots), handles, getattr(optimizer, "name", type(optimizer).__name__))
+    slot_ids = {id(v) for name, items in slot_lists(inner) if name not in ACCUMULATOR_LISTS for v in items}
+    step = _step_variable(optimizer, inner)
+    handles[ITERATIONS] = step
+    state = _state_targets(optimizer, inner, step, slot_ids, accumulators)
+    handles.update((t.handle, v) for t, v in state if t.kind is not StateKind.STEP)
+    return OptimizerTarget(tuple(slots), handles, getattr(optimizer, "name", type(optimizer).__name__),
+                           tuple(t for t, _ in state))
+
+
+def _is_variable(v: Any) -> bool:
+    return isinstance(v, (keras.Variable, tf.Variable))
+
+
+def _step_variable(optimizer: Any, inner: Any) -> Any:
+    """The step counter itself: under ``gradient_accumulation_steps`` Keras' ``iterations`` is
+    a tensor computed from ``_iterations``, which counts every call (and is what checkpoints hold)."""
+    step = optimizer.iterations
+    return step if _is_variable(step) else inner._iterations
+
+
+def _state_targets(optimizer: Any, inner: Any, step: Any, slot_ids: set[int],
+                   accumulators: Mapping[str, Any]) -> list[tuple[TargetState, Any]]:
+    """Every optimizer variable that is not a slot, with what it is and where it sits."""
+    edge = next((e for e in ("inner_optimizer", "_optimizer") if getattr(optimizer, e, None) is inner), "")
+    where: dict[int, tuple[str, bool]] = {}  # id -> (attribute path from its optimizer, of the wrapper)
+    for obj, wrapper in dict.fromkeys([(inner, False), (optimizer, optimizer is not inner)]):
+        for attr, value in vars(obj).items():
+            if _is_variable(value):
+                where.setdefault(id(value), (attr, wrapper))
+        hyper = getattr(obj, "_hyper", None)  # tf_keras OptimizerV2 keeps its hyperparameters there
+        if isinstance(hyper, dict):
+            for attr, value in hyper.items():
+                if _is_variable(value):
+                    where.setdefault(id(value), (attr, wrapper))
+    accumulator_ids = {id(v): h for h, v in accumulators.items()}
+    variables = optimizer.variables() if callable(optimizer.variables) else optimizer.variables
+    out = []
+    for v in variables:
+        if id(v) in slot_ids:
+            continue
+        if v is step:
+            out.append((TargetState(ITERATIONS, StateKind.STEP, "_iterations", False, shape_of(v), dtype_of(v)), v))
+            continue
+        if id(v) in accumulator_ids:
+            handle = accumulator_ids[id(v)]
+            out.append((TargetState(handle, StateKind.ACCUMULATOR, handle, False, shape_of(v), dtype_of(v)), v))
+            continue
+        path, wrapper = where.get(id(v), (str(getattr(v, "name", "variable")).split(":")[0], False))
+        handle = "optimizer/" + (f"{edge}/" if edge and not wrapper else "") + path
+        hyper = path.lstrip("_") in ("learning_rate", "lr") or path in getattr(inner, "_hyper", {})
+        kind = StateKind.LEARNING_RATE if hyper else StateKind.TIED
+        out.append((TargetState(handle, kind, path, wrapper, shape_of(v), dtype_of(v)), v))
+    return out
 
 
 def _owners_keras(inner: Any, variables: Mapping[str, Any]) -> dict[int, str]:
