@@ -519,3 +519,14 @@ def test_inspect_and_plan_read_keras_files(tmp_path):
         "d1/kernel": "overlap", "d1/bias": "overlap", "d2/kernel": "overlap", "d2/bias": "copy",
         "out/kernel": "copy", "out/bias": "copy"}
     assert plan["location"]["format"] == "keras-weights"
+
+
+def test_vocab_rule_splits_at_the_colon_that_names_two_files(tmp_path):
+    from warmstart.cli.parser import vocab_rule
+
+    old, new = tmp_path / "day:1.txt", tmp_path / "day:2.txt"
+    old.write_text("a\n")
+    new.write_text("a\n")
+    assert vocab_rule(f"emb/.*={old}:{new},num_oov_indices=1") == (
+        "emb/.*", {"old": str(old), "new": str(new), "num_oov_indices": 1})
+    assert vocab_rule("emb=v1.txt:v2.txt") == ("emb", {"old": "v1.txt", "new": "v2.txt"})  # nothing on disk

@@ -25,6 +25,8 @@ def test_a_compiled_trained_models_archive_carries_adams_slots(day1):
     before = {k: np.zeros_like(v) for k, v in keras_slots(day2, optimizer).items()}  # Adam starts at zero
     check_day2_slots(report, day2, optimizer, before, source)
     assert int(optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
+    # the note names where the file keeps the step, not only the name it is known by
+    assert "optimizer step carried from 'optimizer/_iterations' (stored as 'optimizer/vars/0')" in report.notes
 
 
 def _norms(seed):

@@ -275,7 +275,9 @@ def _plan_optimizer(run: _Run, optimizer: Any, live: Target, *, carry_step: bool
     run.slots = dataclasses.replace(slots, state=state, state_steps=state_steps, warnings=warnings)
     run.variables.update(opt.variables)
     if run.slots.counter is not None:
-        run.notes.append(f"optimizer step carried from {run.slots.counter.source!r}")
+        carried = run.slots.counter
+        stored = "" if carried.key.startswith(carried.source) else f" (stored as {carried.key!r})"
+        run.notes.append(f"optimizer step carried from {carried.source!r}{stored}")
     elif carry_step and any_slot:
         run.notes.append("optimizer step not found in the checkpoint: it starts from its current value")
 

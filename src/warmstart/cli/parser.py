@@ -7,6 +7,7 @@ subcommand names the function in :mod:`.commands` that runs it.
 from __future__ import annotations
 
 import argparse
+import os
 from importlib import metadata
 from typing import Any
 
@@ -58,16 +59,30 @@ _VOCAB_OPTIONS = {"num_oov_indices": int, "mask_token": str, "num_oov_buckets": 
                   "old_num_oov_indices": int, "old_mask_token": str, "axis": int}
 
 
+def _split_files(files: str) -> tuple[str, str, str]:
+    cuts = [i for i, ch in enumerate(files) if ch == ":"]
+    if len(cuts) > 1:
+        fit = [i for i in cuts if os.path.isfile(files[:i]) and os.path.isfile(files[i + 1 :])]
+        if len(fit) == 1:
+            return files[: fit[0]], ":", files[fit[0] + 1 :]
+        if len(fit) > 1:
+            raise argparse.ArgumentTypeError(
+                f"--vocab {files!r}: more than one split at ':' names two existing files; rename them, or use "
+                f"ws.Vocab from Python")
+    return files.partition(":")
+
+
 def vocab_rule(text: str) -> tuple[str, dict[str, Any]]:
     """``RE=OLD:NEW[,option=value...]``: a ``ws.Vocab`` between two vocabulary files, with its
     layout options (``num_oov_indices=1``, ``mask_token=`` for an empty mask token, ...).
 
     The options are split off at the commas first; then ``RE=OLD:NEW`` at its last ``=`` (a
-    regex may hold one) and ``OLD:NEW`` at its first ``:``.
+    regex may hold one) and ``OLD:NEW`` at its first ``:``, or, where a path holds a colon, at
+    the one colon that leaves two existing files.
     """
     head, *options = text.split(",")
     pattern, sep, files = head.rpartition("=")
-    old, colon, new = files.partition(":")
+    old, colon, new = _split_files(files)
     if not sep or not pattern or not colon or not old or not new:
         raise argparse.ArgumentTypeError(
             f"expected RE=OLD:NEW[,option=value...] (e.g. 'item_emb/.*=v1.txt:v2.txt,num_oov_indices=1'), got {text!r}")

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ..entries import Shape, SourceEntry, TargetEntry
 from ..plan import Action, Refusal, Remap, SkippedEntry, SkipReason, Step, Strategy
 from ..remap.hashed import Hashed
 from ..remap.rows import RowMap
 from ..remap.vocab import MEAN, Vocab
 from ..rules import OnMismatch, Rules, VocabRule, castable
+from .feeds import moved_inputs
 from .layouts import Placement, place
 
 __all__ = ["SAFE_CASTS", "Decision", "VocabMisfit", "cast_action", "decide"]
@@ -101,11 +104,43 @@ def _preserve(t: TargetEntry, s: SourceEntry, remap: Remap | None, step: Callabl
     there is none."""
     axis = remap.axis if remap is not None else None
     placed = place(t.layer, s.shape, t.shape, remap_axis=axis, widths=widths)
+    if isinstance(placed, str) and remap is None:
+        moved = _moved(t, s, widths)
+        if moved is not None:
+            return step(Action.PRESERVE, moved[0], moved[1].detail, offset=moved[1].offset if any(moved[1].offset)
+                        else (), zero=moved[1].zero)
     if isinstance(placed, Placement):
         return step(Action.VOCAB if remap is not None else Action.PRESERVE, remap, placed.detail,
                     offset=placed.offset if any(placed.offset) else (), zero=placed.zero)
     action = Action.VOCAB if remap is not None else Action.OVERLAP
     return step(action, remap, f"{NOT_PRESERVING}: {placed}", unpreserved=placed)
+
+
+def _moved(t: TargetEntry, s: SourceEntry, widths: Mapping[str, Shape | None] | None) -> tuple[Remap, Placement] | None:
+    """A Dense kernel whose old inputs are all still there but not first (a ``Flatten`` of
+    grown channels, a ``Concatenate`` part widened before others): the old input rows move to
+    their new places and the new ones are zero, as a remap of the kernel's rows."""
+    layer = t.layer
+    if layer is None or layer.kind != "Dense" or layer.variable != "kernel" or len(t.shape) != 2:
+        return None
+    if t.shape[0] <= s.shape[0]:
+        return None
+    found = moved_inputs(layer.feed, s.shape[0], t.shape[0], widths or {})
+    if found is None:
+        return None
+    new_rows, old_rows, how = found
+    rows = RowMap(new_rows=np.asarray(new_rows, np.int64), old_rows=np.asarray(old_rows, np.int64),
+                  new_size=t.shape[0], old_size=s.shape[0], new_tokens=t.shape[0], old_tokens=s.shape[0],
+                  summary=how)
+    placed = place(layer, s.shape, t.shape, remap_axis=0, widths=widths, moved_inputs=True)
+    if isinstance(placed, str):
+        return None
+    return Remap(rows, 0, zero_rows), placed
+
+
+def zero_rows(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """New input rows of a moved-inputs kernel: zero (cast to the variable's dtype when written)."""
+    return np.zeros(shape, np.float32)
 
 
 def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: SkipReason,

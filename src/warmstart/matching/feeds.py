@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from ..entries import Feed
 
-__all__ = ["NO_GRAPH", "appended"]
+__all__ = ["NO_GRAPH", "appended", "moved_inputs"]
 
 NO_GRAPH = "no model graph shows where its inputs come from (a subclassed model?), so the new inputs may not be appended"
 
@@ -26,13 +26,55 @@ def appended(feed: Feed | None, old: int, new: int, widths: Mapping[str, tuple[i
     """None when the ``new - old`` new inputs are the last ones, else why not (or why that
     cannot be known). ``widths``: target name -> the checkpoint shape it loads from (None:
     a target the checkpoint does not have)."""
+    if feed is not None and not feed.why and len(feed.parts) == 1:
+        return None  # one part, straight through: the producer's new outputs are its last ones
+    olds = _old_widths(feed, old, new, widths)
+    if isinstance(olds, str):
+        return olds
+    assert feed is not None
+    last = max((i for i, w in enumerate(olds) if w), default=-1)
+    for i, ((producer, _, w), w_old) in enumerate(zip(feed.parts, olds, strict=True)):
+        if i < last and w_old != w or i == last and w_old > w:
+            return _why(feed, producer, w_old, w)
+    return None
+
+
+def moved_inputs(feed: Feed | None, old: int, new: int,
+                 widths: Mapping[str, tuple[int, ...] | None]) -> tuple[list[int], list[int], str] | None:
+    """Where the old inputs are now, when they are all still there but not first: ``(new
+    positions, old positions, how)``, each part's old inputs at the start of its new place
+    (its producer's new outputs are its last ones), the rest new. None when that cannot be
+    known, or a part lost inputs (they fed every output)."""
+    olds = _old_widths(feed, old, new, widths)
+    if isinstance(olds, str):
+        return None
+    assert feed is not None
+    new_rows: list[int] = []
+    old_rows: list[int] = []
+    o = n = 0
+    grown = set()
+    for (producer, _, w), w_old in zip(feed.parts, olds, strict=True):
+        if w_old > w:
+            return None
+        if w_old < w:
+            grown.add(producer)
+        new_rows.extend(range(n, n + w_old))
+        old_rows.extend(range(o, o + w_old))
+        o, n = o + w_old, n + w
+    names = ", ".join(sorted(repr(p.rsplit("/", 1)[0]) if p else "a model input" for p in grown))
+    via = " and ".join(dict.fromkeys(feed.via)) or "its inputs"
+    how = f"{len(old_rows)} old inputs moved to their places through {via}, {new - len(old_rows)} new ({names}) zero"
+    return new_rows, old_rows, how
+
+
+def _old_widths(feed: Feed | None, old: int, new: int,
+                widths: Mapping[str, tuple[int, ...] | None]) -> list[int] | str:
+    """Each part's width in the checkpoint, or why it cannot be known."""
     if feed is None:
         return NO_GRAPH
     if feed.why:
         return f"{feed.why}; the new inputs may not be appended"
     parts = feed.parts
-    if len(parts) == 1:
-        return None  # one part, straight through: the producer's new outputs are its last ones
     if sum(w for _, _, w in parts) != new:
         return f"its inputs trace to {sum(w for _, _, w in parts)} positions, not {new}"
     # each model input or opaque part is its own unknown; a producer repeated by a Flatten is one
@@ -59,11 +101,7 @@ def appended(feed: Feed | None, old: int, new: int, widths: Mapping[str, tuple[i
     for k, (p, _, w) in zip(keys, parts, strict=True):
         if p.startswith("?") and olds[k] != w:
             return f"{p[1:]}; the new inputs may not be appended"
-    last = max((i for i, w in enumerate(widths_old) if w), default=-1)
-    for i, ((producer, _, w), w_old) in enumerate(zip(parts, widths_old, strict=True)):
-        if i < last and w_old != w or i == last and w_old > w:
-            return _why(feed, producer, w_old, w)
-    return None
+    return widths_old
 
 
 def _name(key: str) -> str:

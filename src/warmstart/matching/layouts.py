@@ -199,13 +199,15 @@ def window_offset(k0: int, k1: int, *, padding: str, stride: int = 1, dilation: 
 
 
 def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: int | None = None,
-          widths: Mapping[str, Shape | None] | None = None) -> Placement | str:
+          widths: Mapping[str, Shape | None] | None = None, moved_inputs: bool = False) -> Placement | str:
     """The placement that keeps the layer's function, or why there is none.
 
     ``remap_axis``: a vocabulary remap owns that axis (its rows are written position by
     position), so it must make outputs or ids, and the zero boxes span it whole. ``widths``:
     each target's checkpoint shape (None: not in the checkpoint), to tell whether a Dense or
-    convolution's new inputs are appended (:func:`.feeds.appended`).
+    convolution's new inputs are appended (:func:`.feeds.appended`). ``moved_inputs``: the
+    remap on ``remap_axis`` moves the old inputs to their places and zeroes the new ones
+    (:func:`.feeds.moved_inputs`), so that axis may be the inputs.
     """
     if len(source) != len(target):
         raise ValueError(f"preserve needs equal ranks: {source} -> {target}")
@@ -217,7 +219,7 @@ def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: 
     for a, (role, s, t) in enumerate(zip(axes.roles, source, target, strict=True)):
         name = axes.names[a]
         if a == remap_axis:
-            if role not in (Role.OUT, Role.ID):
+            if role not in (Role.OUT, Role.ID) and not (moved_inputs and role is Role.IN):
                 return f"the vocabulary remaps its {name}, whose new entries would feed every output"
             offset.append(0)
             continue

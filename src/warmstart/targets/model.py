@@ -136,7 +136,8 @@ def _untracked_reason(model: Any, v: Any) -> str:
              if owner is not None and holder else "it is held where ")
     return (
         f"not in the checkpoint: {where}TensorFlow's object graph does not see, so "
-        f"tf.train.Checkpoint never saved it (Keras 3 tracks such lists only for model.weights). "
+        f"tf.train.Checkpoint saved it under no name of the model (Keras 3 tracks such lists only for "
+        f"model.weights; an optimizer's unnamed variable list may hold a copy, which nothing pairs with it). "
         f"Fix: hold the layers in a tracked container (a keras.Sequential, or one attribute per layer), "
         f"or save and warm-start from model.save_weights('x.weights.h5'), which includes them"
     )
