@@ -385,6 +385,24 @@ def test_loss_scale_is_carried(tmp_path, fmt):
     assert state["optimizer/iterations"].source == "optimizer/inner_optimizer/_iterations"
 
 
+def test_a_nadam_inside_a_loss_scale_optimizer_carries_its_u_product(tmp_path):
+    # the wrapper's `variables` leaves out the inner Nadam's `_u_product`; the checkpoint has it
+    def make():
+        return keras.optimizers.LossScaleOptimizer(keras.optimizers.Nadam(0.01))
+
+    old, prefix = trained_tiny(tmp_path, make, epochs=3)
+    new, opt = tiny(), make()
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    inner_u = opt.inner_optimizer._u_product.numpy()
+    assert inner_u == old.optimizer.inner_optimizer._u_product.numpy() < 1.0
+    assert state_of(report)["optimizer/inner_optimizer/_u_product"].outcome is ws.StateOutcome.CARRIED
+    ref, ref_opt = tiny(), make()
+    ref_opt.build(ref.trainable_variables)
+    tf.train.Checkpoint(model=ref, optimizer=ref_opt).read(prefix).assert_consumed()
+    for got, want in zip(first_update(new, opt), first_update(ref, ref_opt), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("built", [True, False])
 def test_gradient_accumulation_carries_the_step_and_leaves_accumulators_at_zero(tmp_path, built):
     def make():

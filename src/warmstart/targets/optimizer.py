@@ -189,9 +189,15 @@ def _state_targets(optimizer: Any, inner: Any, step: Any, slot_ids: set[int],
                 if _is_variable(value):
                     where.setdefault(id(value), (attr, wrapper))
     accumulator_ids = {id(v): h for h, v in accumulators.items()}
-    variables = optimizer.variables() if callable(optimizer.variables) else optimizer.variables
+    # a LossScaleOptimizer's `variables` can leave out its inner optimizer's attributes (a
+    # Nadam's `_u_product`, which a checkpoint holds): both lists and every variable attribute,
+    # each variable once
+    variables = {id(v): v for obj in (optimizer, inner)
+                 for v in (obj.variables() if callable(obj.variables) else obj.variables)}
+    for obj in dict.fromkeys((inner, optimizer)):
+        variables.update((id(v), v) for v in vars(obj).values() if _is_variable(v) and id(v) not in variables)
     out = []
-    for v in variables:
+    for v in variables.values():
         if id(v) in slot_ids:
             continue
         if v is step:
