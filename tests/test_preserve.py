@@ -424,3 +424,35 @@ def test_inputs_through_a_reshape_are_not_guessed(tmp_path):
     head = next(e for e in report.loaded if e.target == "head/kernel")
     assert (head.action, head.detail) == (
         "overlap", "not function-preserving: inputs come through Reshape 'r'; the new inputs may not be appended")
+
+
+def _two(units: int, *, act: str | None = None, between=None, dot: bool = False) -> keras.Model:
+    x = keras.Input((3,))
+    h = keras.layers.Dense(units, activation=act, name="a")(x)
+    if dot:
+        g = keras.layers.Dense(units, name="c")(x)
+        return keras.Model(x, keras.layers.Dot(axes=1, name="dot")([h, g]))
+    if between is not None:
+        h = between(h)
+    return keras.Model(x, keras.layers.Dense(2, name="b")(h))
+
+
+@pytest.mark.parametrize("case", ["softmax", "activation_softmax", "layer_norm", "dot"])
+def test_new_units_that_change_the_old_ones_outputs_are_not_called_preserved(tmp_path, case):
+    make = {
+        "softmax": lambda u: _two(u, act="softmax"),
+        "activation_softmax": lambda u: _two(u, between=keras.layers.Activation("softmax")),
+        "layer_norm": lambda u: _two(u, between=keras.layers.LayerNormalization(center=False, scale=False)),
+        "dot": lambda u: _two(u, dot=True),
+    }[case]
+    old = _randomized(make(4), 20)
+    prefix = save(tmp_path, model=old)
+    new = _randomized(make(6), 21)
+    before = snapshot(new)
+    with pytest.raises(ws.IncompleteError, match="would load as an overlap"):
+        ws.warm_start(new, prefix, on_mismatch="preserve", strict=True)
+    assert_untouched(before, new)
+    report = ws.warm_start(new, prefix, on_mismatch="preserve")
+    x = np.random.default_rng(7).normal(size=(5, 3)).astype("float32")
+    assert _max_diff(old, new, x) > 1e-3  # the function did change: the report must not say preserve
+    assert any(e.action == "overlap" and e.detail.startswith("not function-preserving") for e in report.loaded)

@@ -121,6 +121,8 @@ class LayerInfo:
     equation: str = ""  # EinsumDense
     bias_axes: str = ""  # EinsumDense
     feed: Feed | None = None
+    activation: str = ""  # the layer's own activation's name ("" none or linear)
+    reach: str = ""  # why the layer's new outputs may change the model's function ("" where they cannot)
     """Where its inputs come from; None where no model graph says (a subclassed model)."""
 
 

@@ -198,6 +198,14 @@ def window_offset(k0: int, k1: int, *, padding: str, stride: int = 1, dilation: 
     return shift // dilation
 
 
+# activations that act on each unit alone: a layer's new units leave its old units' outputs be
+ELEMENTWISE = frozenset({
+    "", "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "softplus", "softsign", "silu", "swish",
+    "gelu", "tanh", "sigmoid", "exponential", "hard_sigmoid", "hard_silu", "hard_swish", "mish", "log_sigmoid",
+    "squareplus", "sparse_plus", "hard_tanh", "tanh_shrink", "soft_shrink", "hard_shrink", "threshold",
+})
+
+
 def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: int | None = None,
           widths: Mapping[str, Shape | None] | None = None, moved_inputs: bool = False) -> Placement | str:
     """The placement that keeps the layer's function, or why there is none.
@@ -234,6 +242,11 @@ def place(layer: LayerInfo | None, source: Shape, target: Shape, *, remap_axis: 
             continue
         if s != t and role is Role.FIXED:
             return axes.why[a]
+        if t > s and role is Role.OUT and layer is not None and layer.reach:
+            return layer.reach
+        if t > s and role is Role.OUT and layer is not None and layer.activation not in ELEMENTWISE:
+            return (f"its activation {layer.activation!r} is not applied to each unit alone: new {name} "
+                    f"would change what the old ones output")
         if t < s and role is Role.IN:
             return f"the checkpoint has {s} {name}, the model {t}: the dropped ones fed every output"
         if t > s and role is Role.IN and a == _fed_axis(layer):

@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..entries import Feed
+from ..matching.layouts import ELEMENTWISE
 
-__all__ = ["feed_of"]
+__all__ = ["PRODUCERS", "activation_name", "feed_of", "reach_of"]
 
 # position i of the last axis in -> position i out (elementwise, or reducing other axes only)
 _KEEP = frozenset({
@@ -35,9 +36,9 @@ _KEEP = frozenset({
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
     "Cropping1D", "Cropping2D", "Cropping3D",
 })
-_NORMS_LAST = frozenset({"BatchNormalization", "LayerNormalization"})  # over the last axis only
+_NORMS_LAST = frozenset({"BatchNormalization"})  # over the last axis: each channel alone (a LayerNormalization mixes them)
 # the producer's variable whose axis is its output width, and that axis
-_PRODUCERS = {
+PRODUCERS = {
     "Dense": ("kernel", -1), "Embedding": ("embeddings", -1),
     "Conv1D": ("kernel", -1), "Conv2D": ("kernel", -1), "Conv3D": ("kernel", -1),
     "Conv1DTranspose": ("kernel", -2), "Conv2DTranspose": ("kernel", -2), "Conv3DTranspose": ("kernel", -2),
@@ -72,6 +73,42 @@ def feed_of(layer: Any, names: Mapping[int, str], model_inputs: frozenset[int]) 
     return Feed(tuple(parts), tuple(dict.fromkeys(via)))
 
 
+_KERNELS = frozenset({"Dense", "Conv1D", "Conv2D", "Conv3D"})  # consumers whose own feed is traced
+
+
+def reach_of(layer: Any) -> str:
+    """Why new output units of ``layer`` (a producer) may change what the model computes,
+    or "": they may only reach kernels (which decide for themselves whether their new inputs
+    are zeroed), through layers that keep each position, or be the model's outputs. A
+    ``Dot``, ``Add`` or any other layer they reach mixes them into old positions."""
+    nodes = list(getattr(layer, "_inbound_nodes", None) or ())
+    if len(nodes) != 1:
+        return ""  # no graph (or several calls): the consumers' own traces say what they can
+    seen: set[int] = set()
+    stack = [layer]
+    while stack:
+        op = stack.pop()
+        if id(op) in seen or len(seen) > _MAX_DEPTH * 10:
+            continue
+        seen.add(id(op))
+        for node in list(getattr(op, "_outbound_nodes", None) or ()):
+            consumer = getattr(node, "operation", None) or getattr(node, "outbound_layer", None)
+            kind = type(consumer).__name__
+            if kind in _KERNELS:
+                continue
+            outputs = list(getattr(node, "outputs", None) or getattr(node, "output_tensors", None) or ())
+            keeps = kind in _KEEP or kind == "Flatten" or (
+                kind in _NORMS_LAST and outputs and _norms_last(consumer, outputs[0])) or (
+                kind == "Concatenate" and outputs and _on_last(getattr(consumer, "axis", None), outputs[0]))
+            if kind == "Activation" and activation_name(consumer) not in ELEMENTWISE:
+                keeps = False
+            if not keeps:
+                return (f"its new units reach {kind} {getattr(consumer, 'name', '')!r}, which mixes them into what "
+                        f"the old ones compute")
+            stack.append(consumer)
+    return ""
+
+
 def _inputs(node: Any) -> list[Any]:
     tensors = getattr(node, "input_tensors", None)
     if tensors is None:
@@ -93,7 +130,12 @@ def _trace(tensor: Any, names: Mapping[int, str], model_inputs: frozenset[int], 
         if id(tensor) not in model_inputs:
             raise _Unknown("inputs come through a nested model's input")
         return [("", -1, width)]
-    if kind in _PRODUCERS:
+    if kind in PRODUCERS or kind == "Activation":
+        act = activation_name(op)
+        if act not in ELEMENTWISE:
+            raise _Unknown(f"inputs come through the activation {act!r} of {kind} {op.name!r}, which is not "
+                           f"applied to each position alone")
+    if kind in PRODUCERS:
         return [_producer(op, kind, names, width)]
     nodes = list(getattr(op, "_inbound_nodes", None) or ())
     if node_index >= len(nodes):
@@ -135,12 +177,22 @@ def _part(tensor: Any, names: Mapping[int, str], model_inputs: frozenset[int], v
 def _producer(op: Any, kind: str, names: Mapping[int, str], width: int) -> tuple[str, int, int]:
     if str(getattr(op, "data_format", "channels_last")) == "channels_first":
         raise _Unknown(f"inputs come from {kind} {op.name!r} with channels_first data")
-    variable, axis = _PRODUCERS[kind]
+    variable, axis = PRODUCERS[kind]
     own = list(getattr(op, "_trainable_variables", None) or getattr(op, "_trainable_weights", None) or ())
     for v in own:
         if str(getattr(v, "name", "")).rsplit("/", 1)[-1].split(":", 1)[0] == variable and id(v) in names:
             return names[id(v)], axis, width
     raise _Unknown(f"inputs come from {kind} {op.name!r}, whose {variable!r} is not a target")
+
+
+def activation_name(layer: Any) -> str:
+    """The name of ``layer``'s own activation ("" for none or linear); a function without a
+    ``__name__`` (a callable object) by its class."""
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return ""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return "" if name == "linear" else str(name)
 
 
 def _last(tensor: Any) -> int:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..entries import LayerInfo
-from .feeds import feed_of
+from .feeds import PRODUCERS, activation_name, feed_of, reach_of
 
 __all__ = ["derived_state_layers", "layer_infos", "models_holding"]
 
@@ -33,10 +33,12 @@ def layer_infos(model: Any, names: Mapping[int, str] | None = None) -> dict[int,
     for layer, parent in _layers(model):
         if parent is not None and id(parent) not in composes:
             composes[id(parent)] = _is_layer_parent(parent)
-        feed = feed_of(layer, names or {}, inputs) if type(layer).__name__ in _CONSUMERS else None
+        kind = type(layer).__name__
+        feed = feed_of(layer, names or {}, inputs) if kind in _CONSUMERS else None
+        reach = reach_of(layer) if kind in PRODUCERS else ""
         for v in _own_variables(layer):
             info = _info(layer, parent if parent is not None and composes[id(parent)] else None, v)
-            out.setdefault(id(v), replace(info, feed=feed) if feed is not None else info)
+            out.setdefault(id(v), replace(info, feed=feed, reach=reach) if feed is not None or reach else info)
     return out
 
 
@@ -126,6 +128,7 @@ def _info(layer: Any, parent: Any, v: Any) -> LayerInfo:
         groups=int(getattr(layer, "groups", 1) or 1),
         equation=str(getattr(layer, "equation", "") or ""),
         bias_axes=str(getattr(layer, "bias_axes", "") or ""),
+        activation=activation_name(layer),
     )
 
 
