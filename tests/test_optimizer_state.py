@@ -448,3 +448,16 @@ def test_a_failure_after_the_last_write_rolls_the_state_back(tmp_path, name):
         assert v.numpy().tobytes() == b.tobytes(), v.path
     report = ws.warm_start(new, prefix, optimizer=opt)  # and then it loads
     assert all(e.outcome is not ws.StateOutcome.SKIPPED for e in report.optimizer_state)
+
+
+def test_slots_from_another_optimizer_class_are_warned_about(tmp_path):
+    # an SGD's momentum buffer is a step in parameter units; an Adam's momentums a gradient
+    # average: the names meet, the meanings do not, and the checkpoint's slot kinds say so
+    _, prefix = trained_tiny(tmp_path, lambda: keras.optimizers.SGD(0.01, momentum=0.9), epochs=3)
+    opt = keras.optimizers.Adam(0.01)
+    report = ws.warm_start(tiny(), prefix, optimizer=opt)
+    (warning,) = [w for w in report.warnings if "another optimizer class" in w]
+    assert warning.startswith("the checkpoint's optimizer keeps {momentums} slots for each variable, "
+                              "this optimizer {momentums, velocities}")
+    same = ws.warm_start(tiny(), prefix, optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    assert not same.warnings

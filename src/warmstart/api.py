@@ -272,7 +272,8 @@ def _plan_optimizer(run: _Run, optimizer: Any, live: Target, *, carry_step: bool
            else "the checkpoint has no step counter of its dtype")
     state_steps, state, warnings = plan_state(run.src.entries, opt.state, counter=slots.counter, step_reason=why,
                                               casts=casts)
-    run.slots = dataclasses.replace(slots, state=state, state_steps=state_steps, warnings=warnings)
+    run.slots = dataclasses.replace(slots, state=state, state_steps=state_steps,
+                                    warnings=slots.warnings + tuple(warnings))
     run.variables.update(opt.variables)
     if run.slots.counter is not None:
         carried = run.slots.counter

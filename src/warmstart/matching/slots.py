@@ -59,7 +59,27 @@ def plan_slots(
     counter = None
     if carry_step and iterations is not None and out_steps:
         counter = _counter_step(sources, *iterations)
-    return SlotPlan(tuple(out_steps), tuple(results), counter)
+    warning = _other_kind(sources, slots, len(out_steps))
+    return SlotPlan(tuple(out_steps), tuple(results), counter, warnings=(warning,) if warning else ())
+
+
+def _other_kind(sources: Sequence[SourceEntry], slots: Sequence[TargetSlot], loaded: int) -> str:
+    """A warning when the checkpoint's optimizer keeps other kinds of slots than this one: it
+    is likely another optimizer, whose slot of the same name means something else (an SGD's
+    ``momentums`` are steps in parameter units, an Adam's a gradient average)."""
+    theirs = {s.slot_name for s in sources if s.kind is EntryKind.SLOT and s.slot_name is not None}
+    ours = {t.slot for t in slots}
+    if not loaded or not theirs or theirs == ours:
+        return ""
+    return (f"the checkpoint's optimizer keeps {_kinds(theirs)} slots for each variable, this optimizer "
+            f"{_kinds(ours)}: probably another optimizer class, whose slots of the same name need not mean the "
+            f"same thing (an SGD's momentums are steps, an Adam's gradient averages); {loaded} slot(s) were "
+            f"loaded by name.\n  Fix: carry slots only into the optimizer class that wrote them, or leave out "
+            f"optimizer= for fresh slots.")
+
+
+def _kinds(names: set[str]) -> str:
+    return "{" + ", ".join(sorted(names)) + "}"
 
 
 def find_step_counter(sources: Sequence[SourceEntry]) -> SourceEntry | None:
