@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import warmstart as ws
@@ -86,3 +87,24 @@ def test_the_warm_start_callback_refreshes_a_normalization_before_the_first_batc
              callbacks=[WarmStart(tmp_path / "ckpt"), Evaluate()])
     expected = float(np.mean(day1(X).numpy() ** 2))
     np.testing.assert_allclose(float(seen["loss"]), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("adapted_on_day2", [False, True])
+def test_a_normalization_adapted_before_its_sequential_is_built_pairs_by_name(tmp_path, adapted_on_day2):
+    # Keras 3 names a variable by its layer's path when the layer is built: adapted first, the
+    # layer's variables lack the model's name ('pp/mean' beside 'sequential/head/kernel')
+    data = np.random.default_rng(0).normal(5, 3, size=(50, 3)).astype(np.float32)
+
+    def build(adapt: bool) -> keras.Model:
+        norm = keras.layers.Normalization(name="pp")
+        if adapt:
+            norm.adapt(data[::-1] if adapted_on_day2 else data)
+        return keras.Sequential([keras.Input((3,)), norm, keras.layers.Dense(2, name="head")])
+
+    day1 = build(True)
+    prefix = tf.train.Checkpoint(model=day1).write(str(tmp_path / "ckpt"))
+    day2 = build(adapted_on_day2)
+    report = ws.warm_start(day2, prefix, strict=True)
+    assert sorted(e.target for e in report.loaded) == ["head/bias", "head/kernel", "pp/count", "pp/mean",
+                                                       "pp/variance"]
+    np.testing.assert_allclose(day2(X).numpy(), day1(X).numpy(), rtol=1e-6)

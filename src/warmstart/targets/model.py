@@ -96,17 +96,15 @@ def _from_keras(model: Any) -> Target:
     untracked = {id(v): v for v in model.weights if id(v) not in reached}
     found += [(v, []) for v in untracked.values()]
     legacy = _is_tf_keras_layer(model)
-    own = [n for v, paths in found if (n := _variable_name(v, paths, legacy)) is not None]
     prefix = model.name + "/"
-    strip = bool(own) and all(n.startswith(prefix) for n in own)
     auto = _auto_named_layers(model)
     named = []
     for v, paths in found:
         name = _variable_name(v, paths, legacy)
         if name is None:
             name = structural_name(paths[0])
-        elif strip:
-            name = name[len(prefix) :]
+        elif name.startswith(prefix):  # per name: a layer built before its model (an adapted
+            name = name[len(prefix) :]  # Normalization) has no model name in its path, the others do
         named.append((name, v, paths))
     # Keras paths are not unique (two sub-models both named 'enc'); the checkpoint side
     # names such variables by structure too, so use the attribute path for them.
