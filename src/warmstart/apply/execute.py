@@ -86,7 +86,7 @@ def execute(
     names = {p.step.target for p in streamed}
     held = [s for s in steps if s.target not in names]
     held_costs = [c for s, c in zip(steps, costs, strict=True) if s.target not in names]
-    batches = list(_batches(held, held_costs, allowance if sum(held_costs) > allowance else None))
+    batches = list(_batches(held, held_costs, allowance if sum(held_costs) > allowance else None, chunk))
     held_bytes = sum(source.nbytes(s.key) for s in held)
     tick.total += sum(p.nbytes for p in streamed) + (held_bytes if len(batches) > 1 else 0)
     log.info("%.1f MiB to load exceeds the %.1f MiB memory budget: verifying %d tensor(s) first, then "
@@ -229,15 +229,18 @@ def _write(steps: Sequence[Step], values: list[tf.Tensor], variables: Mapping[st
         tick(source.nbytes(step.key))
 
 
-def _batches(steps: Sequence[Step], costs: Sequence[int], limit: int | None) -> Iterator[list[Step]]:
+def _batches(steps: Sequence[Step], costs: Sequence[int], limit: int | None,
+             chunk: int = _MIN_CHUNK) -> Iterator[list[Step]]:
     """Consecutive batches of at most ``limit`` bytes (one batch when ``limit`` is None); a
     step larger than the limit is a batch of its own (logged: it is held whole)."""
     batch: list[Step] = []
     size = 0
     for s, n in zip(steps, costs, strict=True):
         if limit is not None and n > limit:
-            log.warning("%s (%.1f MiB) cannot be streamed and is larger than half the memory budget: "
-                        "it is held whole", s.target, n / 2**20)
+            why = (f"is not larger than one streaming chunk ({chunk / 2**20:.0f} MiB)" if n <= chunk
+                   else "cannot be streamed")
+            log.warning("%s (%.2f MiB) %s and is larger than half the memory budget: it is held whole",
+                        s.target, n / 2**20, why)
         if batch and limit is not None and size + n > limit:
             yield batch
             batch, size = [], 0

@@ -64,6 +64,11 @@ def plan_state(
             if isinstance(decided, Step):
                 steps.append(decided)
                 out.append(StateEntry(t.handle, t.kind, StateOutcome.CARRIED, decided.source))
+            elif t.wrapper and prefix is None:  # day 1 had no wrapper (a switch to mixed precision)
+                out.append(StateEntry(t.handle, t.kind, StateOutcome.KEPT,
+                                      reason=f"the checkpoint's optimizer was not wrapped (its step is "
+                                             f"{counter.source!r}): the wrapper's own state starts as new "
+                                             f"(a loss scale adapts by itself)"))
             else:
                 out.append(StateEntry(t.handle, t.kind, StateOutcome.SKIPPED, reason=decided))
                 warnings.append(f"optimizer state {t.handle!r} goes with the step, which was carried from "

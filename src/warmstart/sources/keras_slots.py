@@ -108,11 +108,11 @@ def _solve(root: SolveNode, shapes: list[Shape]) -> tuple[str, ...] | str:
     except _TooMany:
         return "too many orders of the file's layers fit the optimizer's slots to tell which is right"
     if not found:
-        return ("no order of the file's layers has trained variables of the slots' shapes "
-                "(the optimizer was trained on another model)")
+        return ("no order of the file's layers has trained variables of the slots' shapes (the optimizer "
+                "was built over another model's variables, or over this one's in another order than fit's)")
     if len(found) > 1:
-        return ("more than one order of the file's layers fits the optimizer's slots (layers of "
-                "different classes with variables of equal shapes)")
+        return ("more than one order of the file's layers fits the optimizer's slots (variables of equal "
+                "shapes in layers whose order, or whether they were trained, the file does not record)")
     return _flatten(found[0][2])
 
 
