@@ -144,6 +144,15 @@ def test_ws_save_of_a_sharded_keras_3_model_is_read_by_tensorflow(job):
     assert sorted(cases["_sources"]["slices"]["slices3"][EMB]) == [13333, 13333, 13334]  # one slice a shard
 
 
+def test_ws_save_keeps_the_optimizer_state_that_goes_with_the_step(job):
+    cases, _, _ = job
+    case = cases["saved_state"]
+    assert case["got"] == {"dynamic_scale": 4096.0, "step_counter": 7, "iterations": 11, "u_product": 0.25}
+    assert "optimizer/inner_optimizer/_u_product/.ATTRIBUTES/VARIABLE_VALUE" in case["keys"]
+    assert "optimizer/dynamic_scale/.ATTRIBUTES/VARIABLE_VALUE" in case["keys"]
+    assert not case["report"]["warnings"]
+
+
 def test_the_readmes_parameter_server_example_runs(tmp_path):
     """README.md, "Distributed training": its example, verbatim, in a process of its own."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()

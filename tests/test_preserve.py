@@ -354,6 +354,8 @@ def test_moved_inputs_are_streamed_and_carry_their_slots(tmp_path):
         old_slot = next(v for v in old.optimizer.variables if v.path.endswith("head_kernel_momentum")).numpy()
         np.testing.assert_array_equal(slot[[0, 1, 2, 4, 5, 6]], old_slot)
         assert not slot[[3, 7]].any()
+        head_slots = next(e for e in report.slots if e.target == "head/kernel" and e.slot == "momentums")
+        assert head_slots.action == "preserve"
         results.append(new.get_layer("head").kernel.numpy())
     np.testing.assert_array_equal(results[0], results[1])
 

@@ -67,8 +67,9 @@ def _by_name(model: Any, optimizer: Any) -> dict[str, Any]:
     keeps it (the TF variables behind the Keras ones, which TF can save)."""
     from tensorflow.python.trackable.autotrackable import AutoTrackable
 
-    from .targets import walk_target
-    from .targets.optimizer import slot_lists
+    from .entries import StateKind
+    from .targets import ITERATIONS, walk_target
+    from .targets.optimizer import slot_lists, walk_optimizer
     from .targets.variables import tf_variable
 
     nodes: dict[str, Any] = {"": AutoTrackable()}
@@ -85,7 +86,6 @@ def _by_name(model: Any, optimizer: Any) -> dict[str, Any]:
     if optimizer is not None:
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         state = AutoTrackable()
-        state._track_trackable(tf_variable(optimizer.iterations), name="_iterations")
         lists = [("_trainable_variables", list(inner._trainable_variables)), *slot_lists(inner)]
         for list_name, items in lists:
             holder = AutoTrackable()
@@ -93,5 +93,22 @@ def _by_name(model: Any, optimizer: Any) -> dict[str, Any]:
                 if item is not None:
                     holder._track_trackable(tf_variable(item), name=str(i))
             state._track_trackable(holder, name=list_name)
+        # the step and what goes with it where TensorFlow's own checkpoint puts them: a
+        # wrapper's state at the top, the wrapped optimizer's under `inner_optimizer`
+        walked = walk_optimizer(optimizer, walk_target(model).variables)
+        wrapped = inner is not optimizer
+        placed = {("inner_optimizer/_iterations" if wrapped else "_iterations"): walked.variables[ITERATIONS]}
+        for t in walked.state:
+            if t.kind in (StateKind.TIED, StateKind.LEARNING_RATE):
+                placed.setdefault(t.handle.removeprefix("optimizer/"), walked.variables[t.handle])
+        holders = {"": state}
+        for path, v in sorted(placed.items()):
+            *parents, leaf = path.split("/")
+            for depth in range(1, len(parents) + 1):
+                key = "/".join(parents[:depth])
+                if key not in holders:
+                    holders[key] = AutoTrackable()
+                    holders["/".join(parents[: depth - 1])]._track_trackable(holders[key], name=parents[depth - 1])
+            holders["/".join(parents)]._track_trackable(tf_variable(v), name=leaf)
         objects["optimizer"] = state
     return objects

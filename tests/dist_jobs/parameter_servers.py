@@ -204,7 +204,35 @@ def saved(rec_):
                                                        for n, a in read.items()})
 
 
+def saved_state(rec_):
+    """ws.save of a sharded model with a LossScaleOptimizer around a Nadam: the state that goes
+    with the step (the scale, its counter, Nadam's _u_product) is saved where TensorFlow puts
+    it, and a warm start into another shard count carries it."""
+    def make(shards):
+        PARTITIONER._num_shards = shards
+        with STRATEGY.scope():
+            model = rec(ROWS, 4, seed=5)
+            optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Nadam(0.01), initial_scale=1024.0)
+            optimizer.build(model.trainable_variables)
+        return model, optimizer
+
+    model, optimizer = make(2)
+    optimizer.dynamic_scale.assign(4096.0)
+    optimizer.step_counter.assign(7)
+    optimizer.inner_optimizer._iterations.assign(11)
+    optimizer.inner_optimizer._u_product.assign(0.25)
+    path = ws.save(model, f"{OUT}/saved_state/ckpt", optimizer=optimizer)
+    model2, optimizer2 = make(3)
+    report = ws.warm_start(model2, path, optimizer=optimizer2)
+    got = {"dynamic_scale": float(logical(optimizer2.dynamic_scale)),
+           "step_counter": int(logical(optimizer2.step_counter)),
+           "iterations": int(logical(optimizer2.iterations)),
+           "u_product": float(logical(optimizer2.inner_optimizer._u_product))}
+    rec_.case("saved_state", {}, {}, report=report, got=got,
+              keys=sorted(tf.train.load_checkpoint(path).get_variable_to_shape_map()))
+
+
 run_cases(OUT, [(f.__name__, f) for f in (sources, two_to_three, preserve_inside, cast, strict, three_to_two_streamed, one_to_four, unsliced_to_three,
                                           sliced_to_unsharded, vocab_held, vocab_streamed, vocab_tf_keras,
-                                          tf_keras_checkpoint, dry_run, rollback, rollback_held, saved)])
+                                          tf_keras_checkpoint, dry_run, rollback, rollback_held, saved, saved_state)])
 print("done")

@@ -107,7 +107,8 @@ def _decide(t: TargetSlot, src: SourceEntry, var: Step, casts: frozenset[tuple[s
         return f"dtype_mismatch: checkpoint slot {src.dtype} != optimizer slot {t.dtype}"
     remap = None
     if var.remap is not None and _follows_rows(t.shape, src.shape, var):
-        action, remap = Action.VOCAB, var.remap
+        # a preserve whose inputs moved is a row remap too, and is reported as a preserve
+        action, remap = (Action.PRESERVE if var.action is Action.PRESERVE else Action.VOCAB), var.remap
         if remap.initializer is not None:  # new rows' slots keep their init
             remap = Remap(remap.rows, remap.axis)
     elif src.shape != t.shape:

@@ -92,11 +92,13 @@ def reach_of(layer: Any) -> str:
             continue
         seen.add(id(op))
         for node in list(getattr(op, "_outbound_nodes", None) or ()):
-            consumer = getattr(node, "operation", None) or getattr(node, "outbound_layer", None)
+            consumer = getattr(node, "operation", None)
+            if consumer is None:
+                consumer = getattr(node, "outbound_layer", None)  # tf_keras
             kind = type(consumer).__name__
             if kind in _KERNELS:
                 continue
-            outputs = list(getattr(node, "outputs", None) or getattr(node, "output_tensors", None) or ())
+            outputs = _outputs(node)
             keeps = kind in _KEEP or kind == "Flatten" or (
                 kind in _NORMS_LAST and outputs and _norms_last(consumer, outputs[0])) or (
                 kind == "Concatenate" and outputs and _on_last(getattr(consumer, "axis", None), outputs[0]))
@@ -107,6 +109,15 @@ def reach_of(layer: Any) -> str:
                         f"the old ones compute")
             stack.append(consumer)
     return ""
+
+
+def _outputs(node: Any) -> list[Any]:
+    tensors = getattr(node, "outputs", None)
+    if tensors is None:
+        tensors = getattr(node, "output_tensors", None)  # tf_keras
+    if tensors is None:
+        return []
+    return list(tensors) if isinstance(tensors, list | tuple) else [tensors]
 
 
 def _inputs(node: Any) -> list[Any]:
