@@ -458,3 +458,25 @@ def test_new_units_that_change_the_old_ones_outputs_are_not_called_preserved(tmp
     x = np.random.default_rng(7).normal(size=(5, 3)).astype("float32")
     assert _max_diff(old, new, x) > 1e-3  # the function did change: the report must not say preserve
     assert any(e.action == "overlap" and e.detail.startswith("not function-preserving") for e in report.loaded)
+
+
+def test_moved_inputs_keep_the_new_units_entries_as_initialised(tmp_path):
+    """Where the old inputs move, a new input row is zero for the old units only: its entries
+    for new units (new outputs) keep their initial values, as when new inputs are appended."""
+    def model(first, units):
+        a, b = keras.Input((3,)), keras.Input((2,))
+        h = keras.layers.Concatenate()([keras.layers.Dense(first, name="da")(a), keras.layers.Dense(2, name="db")(b)])
+        return keras.Model([a, b], keras.layers.Dense(units, name="head")(h))
+
+    old = _randomized(model(3, 4), 22)
+    prefix = save(tmp_path, model=old)
+    new = _randomized(model(4, 6), 23)
+    init = new.get_layer("head").kernel.numpy()
+    report = ws.warm_start(new, prefix, on_mismatch="preserve", strict=True)
+    head = next(e for e in report.loaded if e.target == "head/kernel")
+    assert head.detail == ("5 old inputs moved to their places through Concatenate, 1 new ('da') zero; "
+                           "new units 4-5 as initialised")
+    kernel, old_kernel = new.get_layer("head").kernel.numpy(), old.get_layer("head").kernel.numpy()
+    np.testing.assert_array_equal(kernel[[0, 1, 2, 4, 5], :4], old_kernel)
+    assert not kernel[3, :4].any()
+    np.testing.assert_array_equal(kernel[:, 4:], init[:, 4:])

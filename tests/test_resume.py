@@ -77,8 +77,87 @@ def test_resuming_into_a_changed_model_fails_loudly_and_changes_nothing(tmp_path
     assert_untouched(before, changed)
 
 
+def _towers(extra: bool = False) -> keras.Model:
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(1, name="head")(keras.layers.Dense(3, name="a")(inp))
+    if extra:
+        out = keras.layers.Dense(1, name="extra")(out)
+    model = keras.Model(inp, out)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_resuming_into_a_model_with_a_new_layer_changes_nothing(tmp_path):
+    # tf.train.Checkpoint.restore writes what matches before it finds the new layer unbound
+    run = _towers()
+    run.fit(np.ones((8, 4), np.float32), np.ones((8, 1), np.float32), verbose=0)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=run, optimizer=run.optimizer), str(tmp_path / "run"),
+                               max_to_keep=2).save()
+    again = _towers(extra=True)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=again, optimizer=again.optimizer),
+                                         str(tmp_path / "run"), max_to_keep=2)
+    before = snapshot(again)
+    with pytest.raises(ws.ResumeError, match=r"2 variable\(s\) of the model are not in it: 'extra/bias', "
+                                             r"'extra/kernel'; nothing was restored"):
+        ws.restore_or_warm_start(manager, "unused")
+    assert_untouched(before, again)
+    assert int(again.optimizer.iterations.numpy()) == 0
+
+
+def test_a_restore_that_fails_half_way_is_put_back(tmp_path):
+    # past the dry-run check (the model fits), the checkpoint tracks an object the saved run
+    # did not have: restore writes the model, then the assertion fails; every value goes back
+    run = _towers()
+    run.fit(np.ones((8, 4), np.float32), np.ones((8, 1), np.float32), verbose=0)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=run, optimizer=run.optimizer), str(tmp_path / "run"),
+                               max_to_keep=2).save()
+    again = _towers()
+    extra = tf.Variable(5.0)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=again, optimizer=again.optimizer, epoch=extra),
+                                         str(tmp_path / "run"), max_to_keep=2)
+    before = snapshot(again)
+    with pytest.raises(ws.ResumeError, match="nothing was restored"):
+        ws.restore_or_warm_start(manager, "unused")
+    assert_untouched(before, again)
+    assert float(extra.numpy()) == 5.0
+
+
 def test_the_checkpoint_must_track_one_keras_model(tmp_path):
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(0)), str(tmp_path / "run"),
                                          max_to_keep=1)
     with pytest.raises(ws.UnsupportedTargetError, match="tracks no Keras model"):
         ws.restore_or_warm_start(manager, "unused")
+
+
+def test_a_tf_keras_run_warm_starts_then_resumes(tmp_path):
+    import tf_keras
+
+    def build():
+        model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(4, name="d1"),
+                                     tf_keras.layers.Dense(1, name="d2")])
+        model.compile(tf_keras.optimizers.Adam(1e-2), "mse")
+        return model
+
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32)
+    day1 = build()
+    day1.fit(x, y, verbose=0)
+    source = tf.train.Checkpoint(model=day1, optimizer=day1.optimizer).write(str(tmp_path / "src" / "c"))
+
+    def manager_of(model):
+        return tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
+                                          str(tmp_path / "run"), max_to_keep=2)
+
+    fresh = build()
+    with pytest.raises(ws.OptimizerError, match="tf_keras optimizer 'Adam' is not built"):
+        ws.restore_or_warm_start(manager_of(fresh), source)
+    fresh.optimizer.build(fresh.trainable_variables)
+    report = ws.restore_or_warm_start(manager_of(fresh), source)
+    assert not report.resumed and report.summary().endswith("loaded 4, skipped 0, missing 0, unused 0")
+    for a, b in zip(day1.weights, fresh.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    fresh.fit(x, y, verbose=0)
+    manager_of(fresh).save()
+    again = build()
+    again.optimizer.build(again.trainable_variables)
+    assert ws.restore_or_warm_start(manager_of(again), source).resumed
+    assert int(again.optimizer.iterations.numpy()) == int(fresh.optimizer.iterations.numpy()) == 2

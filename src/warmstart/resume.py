@@ -62,37 +62,71 @@ def resumed_report(path: str, *, note: str) -> Report:
 
 
 def _check_fits(plan: Report, prefix: str) -> None:
-    """Before anything is written: a variable whose shape or dtype changed would make
-    ``tf.train.Checkpoint.restore`` raise after it has overwritten others."""
+    """Before anything is written: a variable whose shape or dtype changed, or that the
+    checkpoint does not have (a new layer), would make ``tf.train.Checkpoint.restore`` raise
+    after it has overwritten others."""
     bad = [s for s in plan.skipped if s.reason in (SkipReason.SHAPE_MISMATCH, SkipReason.DTYPE_MISMATCH)]
     if bad:
         raise ResumeError(
             f"cannot resume from the run's own checkpoint {prefix!r}: {len(bad)} variable(s) changed: "
             f"{bad[0].target!r} ({bad[0].detail})"
             f"{''.join(f', {s.target!r}' for s in bad[1:4])}{', ...' if len(bad) > 4 else ''}; nothing was restored.\n"
-            f"  Fix: the model changed, so this is a new run: give its CheckpointManager a new "
-            f"directory (and warm-start it from {prefix!r}), or restore the model as it was."
+            f"  Fix: {_NEW_RUN.format(prefix=prefix)}"
+        )
+    if plan.missing:
+        new = plan.missing
+        raise ResumeError(
+            f"cannot resume from the run's own checkpoint {prefix!r}: {len(new)} variable(s) of the model are not "
+            f"in it: {', '.join(repr(n) for n in new[:4])}{', ...' if len(new) > 4 else ''}; nothing was restored.\n"
+            f"  Fix: {_NEW_RUN.format(prefix=prefix)}"
         )
 
 
+_NEW_RUN = ("the model changed, so this is a new run: give its CheckpointManager a new directory (and "
+            "warm-start it from {prefix!r}), or restore the model as it was.")
+
+
+def _variables_of(checkpoint: tf.train.Checkpoint) -> list[Any]:
+    """Every TF variable the checkpoint tracks (behind Keras variables too), once."""
+    from .targets.variables import tf_variable
+
+    found: dict[int, Any] = {}
+    for obj in tf.train.TrackableView(checkpoint).descendants():
+        v = tf_variable(obj) if isinstance(obj, keras.Variable) else obj
+        if isinstance(v, tf.Variable):
+            found.setdefault(id(v), v)
+    return list(found.values())
+
+
 def _restore_exactly(checkpoint: tf.train.Checkpoint, prefix: str) -> None:
+    """``restore`` writes what it matches before it can say what did not: every variable's
+    value is kept (by reference: a restore assigns new buffers) and put back on a failure."""
+    variables = _variables_of(checkpoint)
+    kept = [v.read_value() for v in variables]
     try:
         checkpoint.restore(prefix).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
+        for v, value in zip(variables, kept, strict=True):
+            v.assign(value)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ResumeError(
             f"cannot resume from the run's own checkpoint {prefix!r}: it does not fit what the "
-            f"checkpoint tracks now ({type(e).__name__}: {first}).\n"
-            f"  Fix: the model changed, so this is a new run: give its CheckpointManager a new "
-            f"directory (and warm-start it from {prefix!r}), or restore the model as it was."
+            f"checkpoint tracks now ({type(e).__name__}: {first}); nothing was restored.\n"
+            f"  Fix: {_NEW_RUN.format(prefix=prefix)}"
         ) from None
+
+
+def _tf_keras(obj: Any, *bases: str) -> bool:
+    """A tf_keras object of one of the classes named ``bases`` (tf_keras not imported)."""
+    return any(k.__module__.startswith("tf_keras") and k.__name__ in bases for k in type(obj).__mro__)
 
 
 def _tracked(checkpoint: tf.train.Checkpoint) -> tuple[Any, Any]:
     """The Keras model the checkpoint tracks and its optimizer (None if it tracks none)."""
     children = tf.train.TrackableView(checkpoint).children(checkpoint)
-    models = [c for c in children.values() if isinstance(c, keras.Model)]
-    optimizers = [c for c in children.values() if isinstance(c, keras.optimizers.Optimizer)]
+    models = [c for c in children.values() if isinstance(c, keras.Model) or _tf_keras(c, "Model")]
+    optimizers = [c for c in children.values()
+                  if isinstance(c, keras.optimizers.Optimizer) or _tf_keras(c, "Optimizer", "OptimizerV2")]
     if len(models) != 1:
         what = "no Keras model" if not models else f"{len(models)} Keras models"
         raise UnsupportedTargetError(

@@ -6,6 +6,7 @@ dtype change is loadable, so the two cannot disagree about casts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -135,12 +136,13 @@ def _moved(t: TargetEntry, s: SourceEntry, widths: Mapping[str, Shape | None] | 
     placed = place(layer, s.shape, t.shape, remap_axis=0, widths=widths, moved_inputs=True)
     if isinstance(placed, str):
         return None
-    return Remap(rows, 0, zero_rows), placed
-
-
-def zero_rows(shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    """New input rows of a moved-inputs kernel: zero (cast to the variable's dtype when written)."""
-    return np.zeros(shape, np.float32)
+    # the new input rows are zero where they feed the old units; their entries for new units
+    # (new outputs) keep their initial values, as everywhere else
+    fresh = np.setdiff1d(np.arange(t.shape[0]), rows.new_rows)
+    units = min(s.shape[1], t.shape[1])
+    runs = np.split(fresh, np.flatnonzero(np.diff(fresh) != 1) + 1) if fresh.size else []
+    boxes = tuple(((int(r[0]), 0), (int(r[-1]) + 1, units)) for r in runs)
+    return Remap(rows, 0), dataclasses.replace(placed, zero=placed.zero + boxes)
 
 
 def _refuse_or_skip(t: TargetEntry, s: SourceEntry, policy: OnMismatch, reason: SkipReason,

@@ -129,6 +129,13 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
         owners = _owners_keras(inner, variables)
     elif hasattr(inner, "_index_dict") and hasattr(inner, "_var_key"):
         owners = _owners_tf_keras(inner, variables)
+    elif (type(inner).__module__.startswith("tf_keras") and "legacy" not in type(inner).__module__
+          and not getattr(inner, "_built", False)):
+        raise OptimizerError(
+            f"the tf_keras optimizer {getattr(optimizer, 'name', type(optimizer).__name__)!r} is not built, and "
+            f"warmstart builds only Keras 3 optimizers for you (so that a failure can undo it).\n"
+            f"  Fix: optimizer.build(model.trainable_variables) before the warm start."
+        )
     else:
         raise OptimizerError(
             f"cannot carry the slots of a {type(optimizer).__name__}: warmstart knows Keras 3 "
