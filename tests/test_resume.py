@@ -130,7 +130,7 @@ def test_the_checkpoint_must_track_one_keras_model(tmp_path):
 
 
 def test_a_tf_keras_run_warm_starts_then_resumes(tmp_path):
-    import tf_keras
+    tf_keras = pytest.importorskip("tf_keras")
 
     def build():
         model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(4, name="d1"),
