@@ -161,3 +161,14 @@ def test_a_tf_keras_run_warm_starts_then_resumes(tmp_path):
     again.optimizer.build(again.trainable_variables)
     assert ws.restore_or_warm_start(manager_of(again), source).resumed
     assert int(again.optimizer.iterations.numpy()) == int(fresh.optimizer.iterations.numpy()) == 2
+
+
+def test_the_warm_start_callback_refuses_a_tf_keras_fit_with_what_to_do(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    from warmstart.keras import WarmStart
+
+    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(TypeError, match=r"(?s)WarmStart is a Keras 3 callback.*restore_or_warm_start"):
+        model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0,
+                  callbacks=[WarmStart(str(tmp_path / "none"))])

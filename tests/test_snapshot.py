@@ -115,3 +115,19 @@ def test_a_streamed_string_table_loads(ckpt):
     np.testing.assert_array_equal(target["words"].numpy(), WORDS)
     np.testing.assert_array_equal(target["table"].numpy(), TABLE)
     assert seen[-1][0] == seen[-1][1] > 2 * bundle.read_index(ckpt).entry(key("words")).size
+
+
+def test_a_latest_checkpoint_deleted_before_it_is_opened_gives_way_to_the_new_latest(tmp_path):
+    # another job's CheckpointManager (max_to_keep) deletes the latest between finding it and
+    # opening it: the warm start finds the latest again
+    from warmstart.api import _open_latest
+
+    variable = tf.Variable(np.arange(4, dtype=np.float32))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable), str(tmp_path), max_to_keep=1)
+    manager.save()
+    stale = locate(tmp_path)
+    variable.assign(np.full(4, 7, np.float32))
+    manager.save()  # ckpt-2; ckpt-1 is deleted
+    assert not any(p.name.startswith("ckpt-1.") for p in tmp_path.iterdir())
+    with _open_latest(tmp_path, stale) as src:
+        assert src.location.path.endswith("ckpt-2")

@@ -151,7 +151,7 @@ def warm_start(
         located = locate(source)
         layout = _keras_layout(located.format, target, live, optimizer)
         with claimed(() if dry_run else [*live.variables.values(), optimizer]), \
-                open_source(located, target=layout, source_root=source_root) as src:
+                _open_latest(source, located, target=layout, source_root=source_root) as src:
             plan = make_plan(src.entries, live.entries, rules, row_maps)
             problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
             run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
@@ -176,6 +176,27 @@ def warm_start(
                 _plan_optimizer(run, optimizer, live, carry_step=optimizer_step == "carry", casts=rules.casts)
                 run.problems += slot_problems(run.slots, strict=strict) if run.slots else []
                 return run.finish()
+
+
+def _open_latest(source: str | os.PathLike[str], located: Any, **options: Any) -> Source:
+    """Open ``located``; when ``source`` is a directory whose latest checkpoint went away
+    between finding and opening it (another job's CheckpointManager deleting old ones), find
+    the latest again, a few times."""
+    from .errors import CheckpointNotFoundError
+
+    for attempt in range(4):
+        try:
+            return open_source(located, **options)
+        except CheckpointNotFoundError:
+            if attempt == 3 or not os.path.isdir(source):
+                raise
+            again = locate(source)
+            if again.path == located.path:
+                raise
+            log.info("warm start: the latest checkpoint of %s went away before it was opened (%s): %s is now the "
+                     "latest", os.fspath(source), located.path, again.path)
+            located = again
+    raise AssertionError("unreachable")
 
 
 def inspect_checkpoint(source: str | os.PathLike[str], *, source_root: str | None = None) -> tuple[SourceEntry, ...]:

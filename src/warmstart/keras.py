@@ -43,6 +43,16 @@ class WarmStart(keras.callbacks.Callback):
         self.options = options
         self.report: Any = None
 
+    def set_model(self, model: Any) -> None:
+        if type(model).__module__.startswith("tf_keras"):
+            # tf_keras' fit would also hide its BackupAndRestore from this callback
+            raise TypeError(
+                f"WarmStart is a Keras 3 callback, and {type(model).__name__} {model.name!r} is a tf_keras model.\n"
+                f"  Fix: call ws.warm_start(model, source, ...) before fit, or ws.restore_or_warm_start(manager, "
+                f"source, ...) in a job with its own CheckpointManager (build the optimizer first)."
+            )
+        super().set_model(model)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.report is not None:
             return

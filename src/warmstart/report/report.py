@@ -8,6 +8,7 @@ came from where).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -229,6 +230,15 @@ def _loaded(e: Mapping[str, Any]) -> LoadedEntry:
     )
 
 
+_ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(LoadedEntry))
+
+
+def _entry(step: LoadedEntry) -> LoadedEntry:
+    if type(step) is LoadedEntry:
+        return step
+    return LoadedEntry(**{name: getattr(step, name) for name in _ENTRY_FIELDS})
+
+
 def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[str, ...] = (),
                      seconds: float | None = None, slots: SlotPlan | None = None,
                      notes: tuple[str, ...] = (), location: Location | None = None,
@@ -236,7 +246,9 @@ def report_from_plan(plan: Plan, source: str, *, dry_run: bool, problems: tuple[
     extra = () if slots is None else slots.steps + slots.state_steps
     return Report(
         source=source,
-        loaded=plan.steps,
+        # the report's rows, not the plan's steps: equal to a saved report's once loaded, and
+        # a remap's row map (16 bytes a row) is not kept alive by the report
+        loaded=tuple(_entry(s) for s in plan.steps),
         skipped=plan.skipped,
         missing=plan.missing,
         unused=plan.unused,
