@@ -240,7 +240,8 @@ class SlotPlan:
     state_steps: tuple[Step, ...] = ()
     """Loads the state tied to the step (Nadam's ``_u_product``, a loss scale), when carried."""
     warnings: tuple[str, ...] = ()
-    """State tied to a carried step that could not be carried: the first updates will be off."""
+    """Slots of another optimizer class, or state tied to a carried step that could not be
+    carried: the first updates will be off."""
 
 
 class StateOutcome(enum.StrEnum):

@@ -72,17 +72,8 @@ def _by_name(model: Any, optimizer: Any) -> dict[str, Any]:
     from .targets.optimizer import slot_lists, walk_optimizer
     from .targets.variables import tf_variable
 
-    nodes: dict[str, Any] = {"": AutoTrackable()}
-    for name, v in walk_target(model).variables.items():
-        *parents, leaf = name.split("/")
-        for depth in range(1, len(parents) + 1):
-            path = "/".join(parents[:depth])
-            if path not in nodes:
-                nodes[path] = AutoTrackable()
-                nodes["/".join(parents[: depth - 1])]._track_trackable(nodes[path], name=parents[depth - 1])
-        nodes["/".join(parents)]._track_trackable(tf_variable(v), name=leaf)
-    root = nodes[""]
-    objects = {"model": root}
+    variables = walk_target(model).variables
+    objects = {"model": _tree({name: tf_variable(v) for name, v in variables.items()}, AutoTrackable())}
     if optimizer is not None:
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         state = AutoTrackable()
@@ -95,20 +86,28 @@ def _by_name(model: Any, optimizer: Any) -> dict[str, Any]:
             state._track_trackable(holder, name=list_name)
         # the step and what goes with it where TensorFlow's own checkpoint puts them: a
         # wrapper's state at the top, the wrapped optimizer's under `inner_optimizer`
-        walked = walk_optimizer(optimizer, walk_target(model).variables)
+        walked = walk_optimizer(optimizer, variables)
         wrapped = inner is not optimizer
         placed = {("inner_optimizer/_iterations" if wrapped else "_iterations"): walked.variables[ITERATIONS]}
         for t in walked.state:
             if t.kind in (StateKind.TIED, StateKind.LEARNING_RATE):
                 placed.setdefault(t.handle.removeprefix("optimizer/"), walked.variables[t.handle])
-        holders = {"": state}
-        for path, v in sorted(placed.items()):
-            *parents, leaf = path.split("/")
-            for depth in range(1, len(parents) + 1):
-                key = "/".join(parents[:depth])
-                if key not in holders:
-                    holders[key] = AutoTrackable()
-                    holders["/".join(parents[: depth - 1])]._track_trackable(holders[key], name=parents[depth - 1])
-            holders["/".join(parents)]._track_trackable(tf_variable(v), name=leaf)
-        objects["optimizer"] = state
+        objects["optimizer"] = _tree({path: tf_variable(v) for path, v in sorted(placed.items())}, state)
     return objects
+
+
+def _tree(leaves: dict[str, Any], root: Any) -> Any:
+    """``root`` with each of ``leaves`` (``a/b/kernel`` -> variable) tracked under trackables
+    named by the path's parts; ``root``."""
+    from tensorflow.python.trackable.autotrackable import AutoTrackable
+
+    nodes: dict[str, Any] = {"": root}
+    for name, v in leaves.items():
+        *parents, leaf = name.split("/")
+        for depth in range(1, len(parents) + 1):
+            path = "/".join(parents[:depth])
+            if path not in nodes:
+                nodes[path] = AutoTrackable()
+                nodes["/".join(parents[: depth - 1])]._track_trackable(nodes[path], name=parents[depth - 1])
+        nodes["/".join(parents)]._track_trackable(v, name=leaf)
+    return root
