@@ -47,10 +47,9 @@ class CarriedMean:
     lookup's mask and OOV rows) are carried but not averaged: a new token should start as an
     average token, not partly as the OOV row."""
 
-    def __init__(self, axis: int, specials: np.ndarray, tokens: int) -> None:
+    def __init__(self, axis: int, specials: np.ndarray) -> None:
         self.axis, self.count, self.total = axis, 0, None
         self.specials = specials  # new positions of the carried special rows
-        self.tokens = tokens  # carried token rows: the first ones of the remap's order
 
     @classmethod
     def of(cls, step: Step, carried: tf.Tensor | None = None) -> CarriedMean | None:
@@ -60,7 +59,7 @@ class CarriedMean:
             return None
         rows = step.remap.rows
         tokens = rows.tokens_carried
-        mean = cls(step.remap.axis, np.sort(rows.new_rows[tokens:]), tokens)
+        mean = cls(step.remap.axis, np.sort(rows.new_rows[tokens:]))
         if carried is not None:  # the remap's order: token rows first, then the special rows
             mean._sum(tf.gather(carried, tf.range(tokens), axis=mean.axis) if mean.specials.size else carried)
         return mean

@@ -221,12 +221,13 @@ def _names(nodes, model, model_vars, value_key, paths, keras) -> dict[int, tuple
         firsts = {value_key[i][1].split("/")[0] for i in model_vars if "/" in value_key[i][1]}
         if len(firsts) == 1 and all("/" in value_key[i][1] for i in model_vars):
             prefix = firsts.pop()
-    deeper = "" if prefix else _partial_prefix(model_vars, value_key, paths)
+    structural = {i: structural_name(paths[i][0]).split("/") for i in model_vars}
+    deeper = "" if prefix else _partial_prefix(model_vars, value_key, structural)
     out = {}
     for i in model_vars:
         full_name = value_key[i][1]
         name = strip_prefix(full_name, prefix or deeper)
-        levels = sum(1 for seg in structural_name(paths[i][0]).split("/") if not seg.isdigit())
+        levels = sum(1 for seg in structural[i] if not seg.isdigit())
         trusted = (
             counts[full_name] == 1
             and full_name not in ("", "ShardedVariable")
@@ -236,15 +237,14 @@ def _names(nodes, model, model_vars, value_key, paths, keras) -> dict[int, tuple
     return out
 
 
-def _partial_prefix(model_vars, value_key, paths) -> str:
+def _partial_prefix(model_vars, value_key, structural: dict[int, list[str]]) -> str:
     """The model's name where only some variables carry it: Keras 3 names a variable by the
     layer's path when the layer was built, so a layer built before its Sequential (an adapted
     ``Normalization``) is ``pp/mean`` beside ``sequential/head/kernel``, both direct layers of
     the model. Names one segment deeper than their place in the object graph warrants than
     the others (a layer a segment, by name or by position), all under one first segment,
     carry it."""
-    extra = {i: len(value_key[i][1].split("/")) - len(structural_name(paths[i][0]).split("/"))
-             for i in model_vars if value_key[i][1]}
+    extra = {i: len(value_key[i][1].split("/")) - len(structural[i]) for i in model_vars if value_key[i][1]}
     if not extra or min(extra.values()) < 0:
         return ""
     base = min(extra.values())

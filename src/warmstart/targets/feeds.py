@@ -98,12 +98,9 @@ def reach_of(layer: Any) -> str:
             kind = type(consumer).__name__
             if kind in _KERNELS:
                 continue
-            outputs = _outputs(node)
-            keeps = kind in _KEEP or kind == "Flatten" or (
-                kind in _NORMS_LAST and outputs and _norms_last(consumer, outputs[0])) or (
-                kind == "Concatenate" and outputs and _on_last(getattr(consumer, "axis", None), outputs[0]))
-            if kind == "Activation" and activation_name(consumer) not in ELEMENTWISE:
-                keeps = False
+            out = next(iter(_outputs(node)), None)
+            keeps = kind == "Flatten" or _keeps(consumer, kind, out) or (
+                kind == "Concatenate" and out is not None and _on_last(getattr(consumer, "axis", None), out))
             if not keeps:
                 return (f"its new units reach {kind} {getattr(consumer, 'name', '')!r}, which mixes them into what "
                         f"the old ones compute")
@@ -112,21 +109,29 @@ def reach_of(layer: Any) -> str:
 
 
 def _outputs(node: Any) -> list[Any]:
-    tensors = getattr(node, "outputs", None)
-    if tensors is None:
-        tensors = getattr(node, "output_tensors", None)  # tf_keras
-    if tensors is None:
-        return []
-    return list(tensors) if isinstance(tensors, list | tuple) else [tensors]
+    return _tensors(node, "outputs", "output_tensors")  # Keras 3, tf_keras
 
 
 def _inputs(node: Any) -> list[Any]:
-    tensors = getattr(node, "input_tensors", None)
-    if tensors is None:
-        tensors = getattr(node, "keras_inputs", None)
-    if tensors is None:
-        return []
-    return list(tensors) if isinstance(tensors, list | tuple) else [tensors]
+    return _tensors(node, "input_tensors", "keras_inputs")
+
+
+def _tensors(node: Any, *attributes: str) -> list[Any]:
+    """A node's tensors under the first of ``attributes`` it has (never truth-tested: a
+    tf_keras symbolic tensor refuses ``len``)."""
+    for attribute in attributes:
+        tensors = getattr(node, attribute, None)
+        if tensors is not None:
+            return list(tensors) if isinstance(tensors, list | tuple) else [tensors]
+    return []
+
+
+def _keeps(op: Any, kind: str, tensor: Any) -> bool:
+    """Does layer ``op`` (of class ``kind``; ``tensor`` one of its outputs) keep each position
+    of the last axis where it was?"""
+    if kind == "Activation" and activation_name(op) not in ELEMENTWISE:
+        return False
+    return kind in _KEEP or (kind in _NORMS_LAST and tensor is not None and _norms_last(op, tensor))
 
 
 def _trace(tensor: Any, names: Mapping[int, str], model_inputs: frozenset[int], via: list[str],
@@ -152,7 +157,7 @@ def _trace(tensor: Any, names: Mapping[int, str], model_inputs: frozenset[int], 
     if node_index >= len(nodes):
         raise _Unknown(f"inputs come through {kind} {op.name!r}, whose call is not in the graph")
     inputs = _inputs(nodes[node_index])
-    if kind in _KEEP or (kind in _NORMS_LAST and _norms_last(op, tensor)):
+    if _keeps(op, kind, tensor):  # an Activation that is not elementwise was refused above
         return _trace(inputs[0], names, model_inputs, via, depth + 1)
     if kind == "Concatenate" and _on_last(getattr(op, "axis", None), tensor):
         via.append("Concatenate")

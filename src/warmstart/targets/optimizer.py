@@ -186,10 +186,12 @@ def _state_targets(optimizer: Any, inner: Any, step: Any, slot_ids: set[int],
     """Every optimizer variable that is not a slot, with what it is and where it sits."""
     edge = next((e for e in ("inner_optimizer", "_optimizer") if getattr(optimizer, e, None) is inner), "")
     where: dict[int, tuple[str, bool]] = {}  # id -> (attribute path from its optimizer, of the wrapper)
+    held: dict[int, Any] = {}  # the variables held as attributes
     for obj, wrapper in dict.fromkeys([(inner, False), (optimizer, optimizer is not inner)]):
         for attr, value in vars(obj).items():
             if _is_variable(value):
                 where.setdefault(id(value), (attr, wrapper))
+                held.setdefault(id(value), value)
         hyper = getattr(obj, "_hyper", None)  # tf_keras OptimizerV2 keeps its hyperparameters there
         if isinstance(hyper, dict):
             for attr, value in hyper.items():
@@ -201,8 +203,7 @@ def _state_targets(optimizer: Any, inner: Any, step: Any, slot_ids: set[int],
     # each variable once
     variables = {id(v): v for obj in (optimizer, inner)
                  for v in (obj.variables() if callable(obj.variables) else obj.variables)}
-    for obj in dict.fromkeys((inner, optimizer)):
-        variables.update((id(v), v) for v in vars(obj).values() if _is_variable(v) and id(v) not in variables)
+    variables.update((key, v) for key, v in held.items() if key not in variables)
     out = []
     for v in variables.values():
         if id(v) in slot_ids:
