@@ -148,8 +148,11 @@ def test_a_tf_keras_run_warm_starts_then_resumes(tmp_path):
                                           str(tmp_path / "run"), max_to_keep=2)
 
     fresh = build()
+    before = [v.numpy() for v in fresh.weights]
     with pytest.raises(ws.OptimizerError, match="tf_keras optimizer 'Adam' is not built"):
         ws.restore_or_warm_start(manager_of(fresh), source)
+    for v, b in zip(fresh.weights, before, strict=True):  # refused before any write
+        np.testing.assert_array_equal(v.numpy(), b)
     fresh.optimizer.build(fresh.trainable_variables)
     report = ws.restore_or_warm_start(manager_of(fresh), source)
     assert not report.resumed and report.summary().endswith("loaded 4, skipped 0, missing 0, unused 0")
@@ -169,6 +172,9 @@ def test_the_warm_start_callback_refuses_a_tf_keras_fit_with_what_to_do(tmp_path
 
     model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1)])
     model.compile("sgd", "mse")
+    before = [v.numpy() for v in model.weights]
     with pytest.raises(TypeError, match=r"(?s)WarmStart is a Keras 3 callback.*restore_or_warm_start"):
         model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0,
                   callbacks=[WarmStart(str(tmp_path / "none"))])
+    for v, b in zip(model.weights, before, strict=True):  # refused before the first batch
+        np.testing.assert_array_equal(v.numpy(), b)
