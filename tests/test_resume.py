@@ -166,15 +166,43 @@ def test_a_tf_keras_run_warm_starts_then_resumes(tmp_path):
     assert int(again.optimizer.iterations.numpy()) == int(fresh.optimizer.iterations.numpy()) == 2
 
 
-def test_the_warm_start_callback_refuses_a_tf_keras_fit_with_what_to_do(tmp_path):
+@pytest.mark.parametrize("kind", ["sequential", "subclassed"])
+def test_the_warm_start_callback_refuses_a_tf_keras_fit_with_what_to_do(tmp_path, kind):
     tf_keras = pytest.importorskip("tf_keras")
     from warmstart.keras import WarmStart
 
-    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1)])
+    if kind == "sequential":
+        model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1)])
+    else:  # a class of the user's own module: tf_keras only among its bases
+        class Ranker(tf_keras.Model):
+            def __init__(self):
+                super().__init__(name="ranker")
+                self.head = tf_keras.layers.Dense(1)
+
+            def call(self, x):
+                return self.head(x)
+
+        model = Ranker()
+        model(np.ones((1, 3), np.float32))
     model.compile("sgd", "mse")
     before = [v.numpy() for v in model.weights]
     with pytest.raises(TypeError, match=r"(?s)WarmStart is a Keras 3 callback.*restore_or_warm_start"):
         model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0,
                   callbacks=[WarmStart(str(tmp_path / "none"))])
     for v, b in zip(model.weights, before, strict=True):  # refused before the first batch
+        np.testing.assert_array_equal(v.numpy(), b)
+
+
+def test_an_unbuilt_subclass_of_a_tf_keras_optimizer_is_told_to_build(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+
+    class TunedAdam(tf_keras.optimizers.Adam):  # the user's module, not tf_keras
+        pass
+
+    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1, name="d")])
+    source = tf.train.Checkpoint(model=model).write(str(tmp_path / "src" / "c"))
+    before = [v.numpy() for v in model.weights]
+    with pytest.raises(ws.OptimizerError, match="tf_keras optimizer .* is not built"):
+        ws.warm_start(model, source, optimizer=TunedAdam())
+    for v, b in zip(model.weights, before, strict=True):
         np.testing.assert_array_equal(v.numpy(), b)

@@ -14,6 +14,8 @@ from typing import Any
 
 import keras
 
+from .targets.legacy import is_tf_keras
+
 __all__ = ["WarmStart"]
 
 log = logging.getLogger("warmstart")
@@ -44,7 +46,7 @@ class WarmStart(keras.callbacks.Callback):
         self.report: Any = None
 
     def set_model(self, model: Any) -> None:
-        if type(model).__module__.startswith("tf_keras"):
+        if is_tf_keras(model):
             # tf_keras' fit would also hide its BackupAndRestore from this callback
             raise TypeError(
                 f"WarmStart is a Keras 3 callback, and {type(model).__name__} {model.name!r} is a tf_keras model.\n"

@@ -18,6 +18,7 @@ from .errors import ResumeError, UnsupportedTargetError
 from .plan import SkipReason
 from .report import Report
 from .sources import locate
+from .targets.legacy import is_tf_keras
 
 __all__ = ["restore_or_warm_start", "resumed_report"]
 
@@ -116,17 +117,12 @@ def _restore_exactly(checkpoint: tf.train.Checkpoint, prefix: str) -> None:
         ) from None
 
 
-def _tf_keras(obj: Any, *bases: str) -> bool:
-    """A tf_keras object of one of the classes named ``bases`` (tf_keras not imported)."""
-    return any(k.__module__.startswith("tf_keras") and k.__name__ in bases for k in type(obj).__mro__)
-
-
 def _tracked(checkpoint: tf.train.Checkpoint) -> tuple[Any, Any]:
     """The Keras model the checkpoint tracks and its optimizer (None if it tracks none)."""
     children = tf.train.TrackableView(checkpoint).children(checkpoint)
-    models = [c for c in children.values() if isinstance(c, keras.Model) or _tf_keras(c, "Model")]
+    models = [c for c in children.values() if isinstance(c, keras.Model) or is_tf_keras(c, "Model")]
     optimizers = [c for c in children.values()
-                  if isinstance(c, keras.optimizers.Optimizer) or _tf_keras(c, "Optimizer", "OptimizerV2")]
+                  if isinstance(c, keras.optimizers.Optimizer) or is_tf_keras(c, "Optimizer", "OptimizerV2")]
     if len(models) != 1:
         what = "no Keras model" if not models else f"{len(models)} Keras models"
         raise UnsupportedTargetError(

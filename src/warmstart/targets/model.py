@@ -26,6 +26,7 @@ from ..remap.lookups import LookupView
 from ..remap.vocab import is_lookup, lookup_layout
 from ..remap.vocab_files import read_tokens
 from .layers import layer_infos
+from .legacy import is_tf_keras
 from .variables import dtype_of, is_variable, shape_of
 
 __all__ = ["Target", "lookup_views", "walk_target"]
@@ -65,8 +66,8 @@ def _from_mapping(target: Mapping[str, Any]) -> Target:
 
 
 def _is_tf_keras_layer(obj: Any) -> bool:
-    """A legacy Keras 2 (``tf_keras``) layer or model, without importing tf_keras."""
-    return type(obj).__module__.startswith("tf_keras") and hasattr(obj, "built")
+    """A legacy Keras 2 (``tf_keras``) layer or model (a user's subclass too)."""
+    return is_tf_keras(obj, "Layer") and hasattr(obj, "built")
 
 
 def _variable_name(v: Any, paths: list[str], legacy: bool) -> str | None:
@@ -202,8 +203,7 @@ def _children(obj: Any) -> Mapping[str, Any]:
 def _is_optimizer(obj: Any) -> bool:
     if isinstance(obj, keras.optimizers.Optimizer):
         return True
-    mod = type(obj).__module__
-    return "optimizer" in mod and ("tf_keras" in mod or "keras" in mod) and hasattr(obj, "apply_gradients")
+    return is_tf_keras(obj, "Optimizer", "OptimizerV2") and hasattr(obj, "apply_gradients")
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")

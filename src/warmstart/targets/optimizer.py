@@ -21,6 +21,7 @@ from ..entries import StateKind, TargetSlot, TargetState
 from ..errors import OptimizerError
 from ..names import ACCUMULATOR_LISTS, NOT_SLOT_LISTS, slot_name
 from .distributed import strategy_of
+from .legacy import tf_keras_class
 from .variables import dtype_of, shape_of
 
 __all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "slot_lists", "walk_optimizer"]
@@ -129,7 +130,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
         owners = _owners_keras(inner, variables)
     elif hasattr(inner, "_index_dict") and hasattr(inner, "_var_key"):
         owners = _owners_tf_keras(inner, variables)
-    elif (type(inner).__module__.startswith("tf_keras") and "legacy" not in type(inner).__module__
+    elif (tf_keras_class(inner) is not None and "legacy" not in tf_keras_class(inner).__module__
           and not getattr(inner, "_built", False)):
         raise OptimizerError(
             f"the tf_keras optimizer {getattr(optimizer, 'name', type(optimizer).__name__)!r} is not built, and "
