@@ -230,7 +230,9 @@ class _Run:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
         steps = _steps(self.plan, self.slots)
         written = [(s.target, self.variables[s.target]) for s in steps if s.target in self.variables]
-        self.problems += distribution_problems(written)
+        partial = [(s.target, self.variables[s.target]) for s in steps
+                   if s.target in self.variables and not s.whole]
+        self.problems += distribution_problems(written, partial=partial)
         if self.problems and not self.dry_run:
             raise_problems(self.problems)
         self.notes += distribution_notes(written)

@@ -146,6 +146,12 @@ class Step(LoadedEntry):
         return tuple(block)
 
     @property
+    def whole(self) -> bool:
+        """Whether every element of the target is written (a copy or a cast: no remap, no
+        overlap), so that it ends the same on every replica whatever they held before."""
+        return self.remap is None and not any(self.offset) and self.block == tuple(self.shape)
+
+    @property
     def nbytes(self) -> int:
         """Bytes read from the checkpoint for this step."""
         return nbytes(self.source_dtype, self.source_shape)

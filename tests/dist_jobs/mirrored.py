@@ -130,6 +130,37 @@ def out_of_sync(rec_):
         rec_.case("out_of_sync", named(model), before_of(named(model)), error=e)
 
 
+def out_of_sync_whole(rec_):
+    """Replicas out of sync in variables the warm start writes whole: each replica gets the
+    whole value, so they end equal. d1/kernel desynced by hand; a Keras 3 fit under the
+    strategy leaves a BatchNormalization's moving statistics different on each replica."""
+    def model_with_bn(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="d"),
+                                 keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(1, name="out")])
+
+    model, _ = day2(width=4)
+    kernel = tf_variable(model.get_layer("d1").kernel)
+    kernel[0:2].assign(tf.ones((2, 4)))  # outside the scope: reaches replica 0 only (notes §8)
+    before = before_of(named(model))
+    report = ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, NEW)})
+    rec_.case("out_of_sync_whole", named(model), before, report=report)
+
+    bn_day1 = model_with_bn(4)
+    prefix = tf.train.Checkpoint(model=bn_day1).write(f"{OUT}/bn/ckpt")
+    with STRATEGY.scope():
+        fitted = model_with_bn(5)
+        fitted.compile("adam", "mse")
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    fitted.fit(x, x[:, :1], batch_size=16, epochs=1, verbose=0)
+    stats = tf_variable(fitted.get_layer("bn").moving_mean).values
+    differed = not np.array_equal(stats[0].numpy(), stats[1].numpy())
+    before = before_of(named(fitted))
+    report = ws.warm_start(fitted, prefix)
+    rec_.case("bn_after_fit", named(fitted), before, report=report, differed=differed,
+              source={n: logical(v).tolist() for n, v in named(bn_day1).items()})
+
+
 def rollback(rec_):
     model, optimizer = day2()
     with STRATEGY.scope():
@@ -218,6 +249,6 @@ def replica_context(rec_):
 
 
 run_cases(OUT, [(f.__name__, f) for f in (sources, held_outside, held_inside, streamed_inside, streamed_outside, preserve,
-                                          cast, dry_run, strict, out_of_sync, rollback, sync_on_read, other_scope,
+                                          cast, dry_run, strict, out_of_sync, out_of_sync_whole, rollback, sync_on_read, other_scope,
                                           central_storage, replica_context)])
 print("done")

@@ -40,10 +40,15 @@ def cross_replica_problem() -> str | None:
     return None
 
 
-def distribution_problems(named: Iterable[tuple[str, Any]], *, compare: bool = True) -> list[Problem]:
+def distribution_problems(named: Iterable[tuple[str, Any]], *,
+                          partial: Iterable[tuple[str, Any]] | None = None) -> list[Problem]:
     """What stops a warm start from writing ``named`` ((name, variable) pairs: what it will
     write) on every device, checked before anything is written: a variable held in a way the
-    writers do not know, a call from a replica context, replicas out of sync (``compare``)."""
+    writers do not know, a call from a replica context, and replicas out of sync among
+    ``partial`` (those written only in part: the rest of each replica stays as it is; None:
+    all of ``named``). A variable written whole gets the same value on every replica, so
+    replicas that differed before (Keras 3's ``fit`` leaves BatchNormalization's moving
+    statistics so) end equal, and are not refused."""
     named = list(named)
     refused: dict[str, list[str]] = {}
     for name, v in named:
@@ -59,8 +64,8 @@ def distribution_problems(named: Iterable[tuple[str, Any]], *, compare: bool = T
     context = cross_replica_problem()
     if context is not None and any(placement(v).kind is not Kind.PLAIN for _, v in named):
         problems.append(Problem(UnsupportedStrategyError, context))
-    if compare and not problems:
-        problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(named)]
+    if not problems:
+        problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(named if partial is None else partial)]
     return problems
 
 
@@ -126,10 +131,12 @@ def out_of_sync(named: Iterable[tuple[str, Any]]) -> list[str]:
             if not _equal(first, _fingerprint(r), replicas[0].device):
                 out.append(
                     f"the replicas of {name!r} ({where.strategy}) are out of sync: replica {n} on "
-                    f"{r.device} differs from replica 0 on {replicas[0].device}; a write through one "
-                    f"replica's handle (mv[0:2].assign, a raw strided-slice assign) does this.\n"
-                    f"  Fix: make them equal first (v.assign(v.values[0]) in cross-replica context), or "
-                    f"rebuild the model under the strategy; nothing was written."
+                    f"{r.device} differs from replica 0 on {replicas[0].device}, and the warm start writes "
+                    f"only part of it, so the rest would stay different. A write through one replica's "
+                    f"handle (mv[0:2].assign, a raw strided-slice assign) does this, and so does Keras 3's "
+                    f"fit to a BatchNormalization's moving statistics.\n"
+                    f"  Fix: warm-start before fit, make them equal first (v.assign(v.values[0]) in "
+                    f"cross-replica context), or rebuild the model under the strategy; nothing was written."
                 )
                 break
     return out
