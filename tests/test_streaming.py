@@ -118,4 +118,34 @@ def test_damage_in_the_middle_of_a_streamed_table_writes_nothing(big, damage):
         ws.warm_start(t, big, memory_budget=BUDGET)
     if damage == "bit-flip":
         assert "'emb/.ATTRIBUTES/VARIABLE_VALUE'" in str(info.value)
+        assert str(info.value).startswith("cannot read 'emb' (key 'emb/.ATTRIBUTES/VARIABLE_VALUE')")
     assert_untouched(before, t)
+
+
+@pytest.mark.parametrize("budget", [None, 64 << 10], ids=["held", "streamed"])
+def test_a_damaged_slot_is_named_by_its_variable_and_slot(tmp_path, budget):
+    """Not by the checkpoint's name for it (``optimizer/_variables/3``), which says nothing."""
+    def model():
+        inp = keras.Input((1,), dtype="int32")
+        return keras.Model(inp, keras.layers.Dense(2, name="d")(keras.layers.Embedding(4_000, 16, name="emb")(inp)))
+
+    day1, adam = model(), keras.optimizers.Adam()
+    adam.build(day1.trainable_variables)
+    for v in adam.variables[1:]:
+        v.assign(tf.random.uniform(v.shape))
+    prefix = tf.train.Checkpoint(model=day1, optimizer=adam).write(str(tmp_path / "ckpt"))
+    from warmstart.sources.bundle import read_index
+
+    reader = tf.train.load_checkpoint(prefix)
+    key = next(k for k in reader.get_variable_to_shape_map()  # the table's velocity (Adam's _velocities[0])
+               if k.startswith("optimizer/_variables/") and np.array_equal(reader.get_tensor(k),
+                                                                           adam._velocities[0].numpy()))
+    entry = read_index(prefix).entry(key)
+    _damage(prefix, flip=entry.offset + entry.size // 2)
+    day2, adam2 = model(), keras.optimizers.Adam()
+    adam2.build(day2.trainable_variables)
+    before = snapshot({**{v.path: v for v in day2.weights}, **{v.path: v for v in adam2.variables}})
+    with pytest.raises(ws.CheckpointReadError, match="crc32c") as info:
+        ws.warm_start(day2, prefix, optimizer=adam2, memory_budget=budget)
+    assert f"cannot read 'emb/embeddings@velocities' (key {key!r})" in str(info.value)
+    assert_untouched(before, {**{v.path: v for v in day2.weights}, **{v.path: v for v in adam2.variables}})

@@ -34,12 +34,13 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import tensorflow as tf
 
 from ..entries import nbytes
-from ..errors import AbortedError, CastOverflowError, WarmStartError, join_problems
+from ..errors import AbortedError, CastOverflowError, CheckpointReadError, WarmStartError, join_problems
 from ..plan import Action, Step
 from ..sources.base import Source
 from ..targets.distributed import placement
@@ -94,7 +95,8 @@ def execute(
 
     checks = []  # pass 1: verify everything, fingerprint what is streamed; write nothing
     for plan in streamed:
-        checks.append(source.verify(plan.step.key, plan.ranges, chunk_bytes=chunk))
+        with _naming(plan.step):
+            checks.append(source.verify(plan.step.key, plan.ranges, chunk_bytes=chunk))
         tick(plan.nbytes)
     held_values = None
     if len(batches) == 1:
@@ -111,7 +113,8 @@ def execute(
             for batch in batches:
                 _write(batch, _read(batch, source), variables, journal, tick, source)
         for plan, check in zip(streamed, checks, strict=True):
-            stream(plan, check, source, variables[plan.step.target], journal, tick)
+            with _naming(plan.step):
+                stream(plan, check, source, variables[plan.step.target], journal, tick)
 
     _transaction(Journal(keep_limit=allowance // 2 if held_values is None else None), writes)
 
@@ -172,7 +175,21 @@ def _keys(steps: Sequence[Step]) -> list[str]:
 
 
 def _labels(steps: Sequence[Step]) -> dict[str, str]:
-    return {s.key: s.source for s in steps}
+    """What errors call each key: the model's variables it loads (``d/kernel@velocities`` for a
+    slot), not the checkpoint's name (``optimizer/_variables/3``)."""
+    targets: dict[str, list[str]] = {}
+    for s in steps:
+        targets.setdefault(s.key, []).append(s.target)
+    return {key: ", ".join(dict.fromkeys(names)) for key, names in targets.items()}
+
+
+@contextmanager
+def _naming(step: Step) -> Iterator[None]:
+    """A streamed tensor's read errors say which model variable it was for."""
+    try:
+        yield
+    except CheckpointReadError as e:
+        raise CheckpointReadError(f"cannot read {step.target!r} (key {step.key!r}): {e}") from e
 
 
 def _can_stream(step: Step, source: Source) -> bool:
