@@ -63,6 +63,26 @@ def test_tf_keras_target_with_its_optimizer(tmp_path):
     assert int(opt.iterations.numpy()) == int(old.optimizer.iterations.numpy())
 
 
+def test_slots_of_an_optimizer_built_outside_fit(tmp_path):
+    """``opt.build`` names the slots ``m/head/bias`` (``fit`` names them ``Adam/m/head/bias``):
+    each slot is still found by the variable its name ends with, and carried."""
+    old, old_opt = legacy_mlp(), tf_keras.optimizers.Adam()
+    old_opt.build(old.trainable_variables)
+    rng = np.random.default_rng(0)
+    for s in old_opt._momentums + old_opt._velocities:
+        s.assign(rng.normal(size=s.shape).astype("float32"))
+    old_opt.iterations.assign(41)
+    prefix = tf.train.Checkpoint(model=old, optimizer=old_opt).write(str(tmp_path / "c"))
+    assert any(v.name.startswith("m/") for v in old_opt._momentums)
+    new, opt = legacy_mlp(), tf_keras.optimizers.Adam()
+    opt.build(new.trainable_variables)
+    report = ws.warm_start(new, prefix, optimizer=opt)
+    assert {e.outcome for e in report.slots} == {ws.SlotOutcome.LOADED} and len(report.slots) == 12
+    for a, b in zip(old_opt._momentums + old_opt._velocities, opt._momentums + opt._velocities, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(opt.iterations.numpy()) == 41
+
+
 def test_legacy_optimizer_as_target_is_a_clear_error(tmp_path):
     old = legacy_mlp()
     prefix = tf.train.Checkpoint(model=old).write(str(tmp_path / "c"))

@@ -84,7 +84,7 @@ def entries_from_graph(
     )
     names = _names(nodes, model, model_vars, value_key, model_paths, keras)
 
-    slots = _slots(nodes, optimizers, value_key, set(model_vars))
+    slots = _slots(nodes, optimizers, value_key, set(model_vars), shapes)
     entries: list[SourceEntry] = []
     for i in sorted(value_key):
         key, full_name = value_key[i]
@@ -254,10 +254,14 @@ def _partial_prefix(model_vars, value_key, structural: dict[int, list[str]]) -> 
     return firsts.pop()
 
 
-def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tuple[int, str]]:
+def _slots(nodes, optimizers, value_key, model_vars: set[int],
+           shapes: Mapping[str, tuple[int, ...]]) -> dict[int, tuple[int, str]]:
     """slot node -> (owner variable node, slot name)."""
     slots: dict[int, tuple[int, str]] = {}
-    by_full_name = {value_key[i][1]: i for i in model_vars}
+    named = Counter(value_key[i][1] for i in model_vars)
+    by_full_name = {value_key[i][1]: i for i in model_vars if named[value_key[i][1]] == 1}
+    unnamed = [i for i in model_vars if named[value_key[i][1]] > 1]  # tf_keras sharded: all 'ShardedVariable'
+
     for o in optimizers:
         node = nodes[o]
         for ref in node.slot_variables:  # legacy optimizers
@@ -276,14 +280,38 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int]) -> dict[int, tupl
             slot = slot_name(list_name)
             for idx, j in items.items():
                 owner = owners.get(idx)
-                if owner is None:  # tf_keras: no owner list; 'Adam/m/<variable full_name>'
-                    parts = value_key[j][1].split("/", 2)
-                    owner = by_full_name.get(parts[2]) if len(parts) == 3 else None
+                if owner is None:  # tf_keras: no owner list; the slot's name ends with its variable's
+                    owner = _owner_by_name(value_key[j][1], by_full_name)
+                if owner is None and not owners:
+                    owner = _owner_by_shape(shapes.get(value_key[j][0]), unnamed, value_key, shapes)
                 if owner in model_vars:
                     slots[j] = (owner, slot)
         if not found_lists and owners:
             slots.update(_positional_slots(nodes, children, owners, model_vars))
     return slots
+
+
+def _owner_by_name(full_name: str, by_full_name: Mapping[str, int]) -> int | None:
+    """tf_keras names a slot ``[<optimizer scope>/]<m|v|...>/<its variable's name>``
+    (``m/head/bias`` when built by ``build``, ``Adam/m/head/bias`` in ``fit``): the longest
+    tail of the name that is a model variable's."""
+    parts = full_name.split("/")
+    for k in range(1, len(parts)):
+        owner = by_full_name.get("/".join(parts[k:]))
+        if owner is not None:
+            return owner
+    return None
+
+
+def _owner_by_shape(shape: tuple[int, ...] | None, unnamed: list[int], value_key,
+                    shapes: Mapping[str, tuple[int, ...]]) -> int | None:
+    """A tf_keras slot of a sharded variable, which TF names ``ShardedVariable`` like its
+    variable: the one such variable of the slot's shape; None when several share it (left
+    unpaired rather than guessed)."""
+    if shape is None:
+        return None
+    fits = [i for i in unnamed if tuple(shapes.get(value_key[i][0], ())) == tuple(shape)]
+    return fits[0] if len(fits) == 1 else None
 
 
 # Adafactor keeps its factored slots in plain Python lists that are not checkpointed;

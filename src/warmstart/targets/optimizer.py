@@ -162,7 +162,10 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
                 slot_var = container
             slots.append(TargetSlot(owner, slot_name(list_name), shape_of(slot_var), dtype_of(slot_var), handle))
             handles[handle] = slot_var
-    slot_ids = {id(v) for name, items in slot_lists(inner) if name not in ACCUMULATOR_LISTS for v in items}
+    slot_items = [v for name, items in slot_lists(inner) if name not in ACCUMULATOR_LISTS for v in items]
+    # a tf_keras slot of a sharded variable is one variable per shard, and their ShardedVariable
+    # (which the optimizer also lists) is the slot too, not state of its own
+    slot_ids = {id(v) for v in slot_items} | {id(c) for c in map(_sharded_container, slot_items) if c is not None}
     step = _step_variable(optimizer, inner)
     handles[ITERATIONS] = step
     state = _state_targets(optimizer, inner, step, slot_ids, accumulators)
