@@ -283,7 +283,7 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int],
                 if owner is None:  # tf_keras: no owner list; the slot's name ends with its variable's
                     owner = _owner_by_name(value_key[j][1], by_full_name)
                 if owner is None and not owners:
-                    owner = _owner_by_shape(shapes.get(value_key[j][0]), unnamed, value_key, shapes)
+                    owner = _owner_by_shape(value_key[j], unnamed, value_key, shapes)
                 if owner in model_vars:
                     slots[j] = (owner, slot)
         if not found_lists and owners:
@@ -303,14 +303,17 @@ def _owner_by_name(full_name: str, by_full_name: Mapping[str, int]) -> int | Non
     return None
 
 
-def _owner_by_shape(shape: tuple[int, ...] | None, unnamed: list[int], value_key,
+def _owner_by_shape(slot: tuple[str, str], unnamed: list[int], value_key,
                     shapes: Mapping[str, tuple[int, ...]]) -> int | None:
     """A tf_keras slot of a sharded variable, which TF names ``ShardedVariable`` like its
-    variable: the one such variable of the slot's shape; None when several share it (left
-    unpaired rather than guessed)."""
-    if shape is None:
+    variable: the one variable of the slot's shape among those whose shared name the slot's
+    ends with; None when several fit (left unpaired rather than guessed)."""
+    key, name = slot
+    if key not in shapes:
         return None
-    fits = [i for i in unnamed if tuple(shapes.get(value_key[i][0], ())) == tuple(shape)]
+    fits = [i for i in unnamed
+            if (name == value_key[i][1] or name.endswith("/" + value_key[i][1]))
+            and tuple(shapes.get(value_key[i][0], ())) == tuple(shapes[key])]
     return fits[0] if len(fits) == 1 else None
 
 
