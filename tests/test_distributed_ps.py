@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dist_jobs.launch import check_case, finish, run, sources_of, start
+from dist_jobs.launch import check_case, expected, finish, run, sources_of, start
 from dist_jobs.tokens import grown, tokens
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -107,6 +107,21 @@ def test_tf_keras_tables_and_their_per_shard_slots_are_one_target(job):
     case, report = check(job, "vocab_tf_keras", vocab=True, shards=3)
     assert case["vars"]["emb/embeddings@momentums"]["sharded"]  # tf_keras: one slot per shard
     assert "emb/embeddings@momentums" in layouts(report)
+
+
+def test_preserve_finds_the_layers_of_tf_keras_sharded_variables(job):
+    cases, arrays, day1 = job
+    case = cases["preserve_tf_keras"]
+    actions = {e["target"]: e["action"] for e in case["report"]["loaded"]}
+    assert actions["d1/kernel"] == actions["head/kernel"] == "preserve", actions
+    for name, got in case["vars"].items():
+        if "@" in name:
+            continue
+        want = expected(name, arrays[got["before"]], day1[name], VOCAB)
+        if name == "head/kernel":
+            want[4:] = 0  # d1's new units feed the head through zero weights
+        parts = [arrays[k] for k in got["pieces"]]
+        np.testing.assert_array_equal(np.concatenate(parts) if got["sharded"] else parts[0], want, err_msg=name)
 
 
 def test_a_tf_keras_sharded_checkpoint_into_other_shards(job):

@@ -149,6 +149,12 @@ def vocab_tf_keras(rec_):
     warm(rec_, "vocab_tf_keras", "slices2", 3, api=tf_keras, budget=1 << 20)
 
 
+def preserve_tf_keras(rec_):
+    """tf_keras layers list a sharded variable's shards, the model its ShardedVariable:
+    preserve still finds each variable's layer and traces its inputs."""
+    warm(rec_, "preserve_tf_keras", "slices2", 3, api=tf_keras, on_mismatch="preserve")
+
+
 def tf_keras_checkpoint(rec_):
     """A tf_keras model under the strategy checkpoints itself (unlike Keras 3), with its Adam:
     2 shards -> 3. TF names every sharded variable and its slots 'ShardedVariable' in the
@@ -240,6 +246,6 @@ def saved_state(rec_):
 
 
 run_cases(OUT, [(f.__name__, f) for f in (sources, two_to_three, preserve_inside, cast, strict, three_to_two_streamed, one_to_four, unsliced_to_three,
-                                          sliced_to_unsharded, vocab_held, vocab_streamed, vocab_tf_keras,
+                                          sliced_to_unsharded, vocab_held, vocab_streamed, vocab_tf_keras, preserve_tf_keras,
                                           tf_keras_checkpoint, dry_run, rollback, rollback_held, saved, saved_state)])
 print("done")

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..entries import Feed
 from ..matching.layouts import ELEMENTWISE
+from .variables import layer_variables, short_name
 
 __all__ = ["PRODUCERS", "activation_name", "feed_of", "reach_of"]
 
@@ -194,9 +195,8 @@ def _producer(op: Any, kind: str, names: Mapping[int, str], width: int) -> tuple
     if str(getattr(op, "data_format", "channels_last")) == "channels_first":
         raise _Unknown(f"inputs come from {kind} {op.name!r} with channels_first data")
     variable, axis = PRODUCERS[kind]
-    own = list(getattr(op, "_trainable_variables", None) or getattr(op, "_trainable_weights", None) or ())
-    for v in own:
-        if str(getattr(v, "name", "")).rsplit("/", 1)[-1].split(":", 1)[0] == variable and id(v) in names:
+    for v in layer_variables(op, trainable_only=True):
+        if short_name(v) == variable and id(v) in names:
             return names[id(v)], axis, width
     raise _Unknown(f"inputs come from {kind} {op.name!r}, whose {variable!r} is not a target")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..entries import LayerInfo
 from .feeds import PRODUCERS, activation_name, feed_of, reach_of
+from .variables import layer_variables, short_name
 
 __all__ = ["derived_state_layers", "layer_infos", "models_holding"]
 
@@ -36,7 +37,7 @@ def layer_infos(model: Any, names: Mapping[int, str] | None = None) -> dict[int,
         kind = type(layer).__name__
         feed = feed_of(layer, names or {}, inputs) if kind in _CONSUMERS else None
         reach = reach_of(layer) if kind in PRODUCERS else ""
-        for v in _own_variables(layer):
+        for v in layer_variables(layer):
             info = _info(layer, parent if parent is not None and composes[id(parent)] else None, v)
             out.setdefault(id(v), replace(info, feed=feed, reach=reach) if feed is not None or reach else info)
     return out
@@ -52,7 +53,7 @@ def derived_state_layers(model: Any, variable_ids: set[int]) -> list[Any]:
         method = getattr(type(layer), "finalize_state", None)
         if method is None or _inherited_no_op(type(layer)):
             continue
-        if any(id(v) in variable_ids for v in _own_variables(layer)):
+        if any(id(v) in variable_ids for v in layer_variables(layer)):
             out.append(layer)
     return out
 
@@ -107,19 +108,10 @@ def _layers(root: Any) -> Iterator[tuple[Any, Any]]:
         stack.extend((child, layer) for child in children)
 
 
-def _own_variables(layer: Any) -> list[Any]:
-    own: list[Any] = []
-    for attr in ("_trainable_variables", "_non_trainable_variables",  # Keras 3
-                 "_trainable_weights", "_non_trainable_weights"):  # tf_keras
-        own.extend(getattr(layer, attr, None) or [])
-    return own
-
-
 def _info(layer: Any, parent: Any, v: Any) -> LayerInfo:
-    name = str(getattr(v, "name", "")).rsplit("/", 1)[-1].split(":", 1)[0]
     return LayerInfo(
         kind=type(layer).__name__,
-        variable=name,
+        variable=short_name(v),
         name=str(getattr(layer, "name", "")),
         parent=type(parent).__name__ if parent is not None else "",
         padding=str(getattr(layer, "padding", "") or "").lower(),

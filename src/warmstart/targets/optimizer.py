@@ -22,7 +22,7 @@ from ..errors import OptimizerError
 from ..names import ACCUMULATOR_LISTS, NOT_SLOT_LISTS, slot_name
 from .distributed import strategy_of
 from .legacy import tf_keras_class
-from .variables import dtype_of, shape_of
+from .variables import dtype_of, shape_of, sharded_container
 
 __all__ = ["ITERATIONS", "OptimizerTarget", "provisionally_built", "slot_lists", "walk_optimizer"]
 
@@ -155,7 +155,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
             if owner is None or slot_var is None:
                 continue
             handle = f"{owner}@{slot_name(list_name)}"
-            container = _sharded_container(slot_var)
+            container = sharded_container(slot_var)
             if container is not None:  # tf_keras keeps one slot per shard: the slot is their container
                 if handle in handles:
                     continue
@@ -165,7 +165,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
     slot_items = [v for name, items in slot_lists(inner) if name not in ACCUMULATOR_LISTS for v in items]
     # a tf_keras slot of a sharded variable is one variable per shard, and their ShardedVariable
     # (which the optimizer also lists) is the slot too, not state of its own
-    slot_ids = {id(v) for v in slot_items} | {id(c) for c in map(_sharded_container, slot_items) if c is not None}
+    slot_ids = {id(v) for v in slot_items} | {id(c) for c in map(sharded_container, slot_items) if c is not None}
     step = _step_variable(optimizer, inner)
     handles[ITERATIONS] = step
     state = _state_targets(optimizer, inner, step, slot_ids, accumulators)
@@ -256,12 +256,6 @@ def _owners_tf_keras(inner: Any, variables: Mapping[str, Any]) -> dict[int, str]
             if idx is not None:
                 owners[idx] = name
     return owners
-
-
-def _sharded_container(v: Any) -> Any:
-    """The ShardedVariable a shard belongs to, or None."""
-    ref = getattr(v, "_sharded_container", None)
-    return ref() if callable(ref) else None
 
 
 def slot_lists(inner: Any) -> list[tuple[str, list[Any]]]:
