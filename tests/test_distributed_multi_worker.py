@@ -39,6 +39,17 @@ def workers(tmp_path_factory):
     return [load(out / f"w{i}", code) for i, code in enumerate(codes)], day1
 
 
+def test_workers_given_different_vocabularies_both_refuse_before_any_write(workers):
+    results, _ = workers
+    for index, (cases, arrays) in enumerate(results):
+        case = cases["disagree"]
+        assert case["error"]["type"] == "ReplicasOutOfSyncError", case
+        message = case["error"]["message"]
+        assert "would write different values" in message
+        assert ("this worker's plan differs" if index == 1 else "another worker's plan differs") in message
+        check_case(case, arrays, {}, written=False)  # every variable and slot as it was
+
+
 @pytest.mark.parametrize("name", ["held", "streamed"])
 def test_both_workers_end_with_the_same_right_values(workers, name):
     results, day1 = workers

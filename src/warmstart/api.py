@@ -19,6 +19,7 @@ from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .apply.claims import claimed
 from .apply.derived import refresh_derived_state
 from .entries import SourceEntry
+from .errors import ReplicasOutOfSyncError
 from .matching import make_plan, plan_slots, plan_state
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
@@ -30,6 +31,7 @@ from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
 from .targets.distributed_checks import distribution_notes, distribution_problems, shard_layouts
 from .targets.optimizer import provisionally_built
+from .targets.workers import plan_digest, workers_disagree
 from .validation import (
     Problem,
     check_arguments,
@@ -233,6 +235,12 @@ class _Run:
         partial = [(s.target, self.variables[s.target]) for s in steps
                    if s.target in self.variables and not s.whole]
         self.problems += distribution_problems(written, partial=partial)
+        if not self.dry_run:  # every worker of a MultiWorkerMirroredStrategy reaches this, problems or not
+            checksums = getattr(self.src, "stored_checksums", lambda key: ())
+            disagree = workers_disagree((v for _, v in written), lambda: plan_digest(
+                steps, checksums, [p.message for p in self.problems]))
+            if disagree is not None:
+                self.problems.append(Problem(ReplicasOutOfSyncError, disagree))
         if self.problems and not self.dry_run:
             raise_problems(self.problems)
         self.notes += distribution_notes(written)

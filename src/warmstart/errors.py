@@ -130,9 +130,11 @@ class UnsupportedStrategyError(UnsupportedTargetError):
 
 
 class ReplicasOutOfSyncError(WarmStartError):
-    """The replicas of a mirrored variable differ before the warm start (a write went through
-    one replica's handle), so no value written to all of them would keep the model as
-    training sees it. Raised before anything is written.
+    """The replicas of a mirrored variable differ before a warm start that writes part of it
+    (a write went through one replica's handle; Keras 3's ``fit`` leaves BatchNormalization
+    statistics so), or the workers of a ``MultiWorkerMirroredStrategy`` would write different
+    values (other arguments or checkpoint files on one of them). Raised before anything is
+    written, on every worker.
 
     >>> mirrored_kernel[0:2].assign(x)  # outside the scope: reaches replica 0 only  # doctest: +SKIP
     >>> ws.warm_start(model, "runs/v1")  # doctest: +SKIP

@@ -42,18 +42,26 @@ def prepare() -> None:
 def worker() -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
 
-    def warm(rec_, name, budget):
+    def warm(rec_, name, budget, new=NEW):
         with strategy.scope():
             model = rec(len(NEW), 6, seed=2 + INDEX)  # initial values come from worker 0 either way
             optimizer = keras.optimizers.Adam()
             optimizer.build(model.trainable_variables)
         variables = {**named(model), **slots(model, optimizer)}
         before = {n: logical(v) for n, v in variables.items()}
-        report = ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, NEW)}, on_mismatch="overlap",
-                               optimizer=optimizer, memory_budget=budget)
+        try:
+            report = ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, new)},
+                                   on_mismatch="overlap", optimizer=optimizer, memory_budget=budget)
+        except ws.WarmStartError as e:
+            rec_.case(name, variables, before, error=e)
+            return
         rec_.case(name, variables, before, report=report, replicas=strategy.num_replicas_in_sync)
 
-    run_cases(OUT, [("held", lambda r: warm(r, "held", None)), ("streamed", lambda r: warm(r, "streamed", 1 << 20))])
+    # worker 1 given a vocabulary with two tokens swapped: each alone would load "correctly"
+    swapped = list(NEW)
+    swapped[3], swapped[10] = swapped[10], swapped[3]
+    run_cases(OUT, [("held", lambda r: warm(r, "held", None)), ("streamed", lambda r: warm(r, "streamed", 1 << 20)),
+                    ("disagree", lambda r: warm(r, "disagree", None, new=swapped if INDEX == 1 else NEW))])
 
 
 if sys.argv[2] == "prepare":

@@ -116,6 +116,12 @@ class TF2Checkpoint:
             raise CheckpointReadError(join_problems("the checkpoint's data is unreadable:", problems))
         return out
 
+    def stored_checksums(self, key: str) -> tuple[int, ...]:
+        """The crc32c TF stored for ``key`` (one per stored slice), from the snapshot: what
+        tells two copies of a checkpoint apart."""
+        entry = self.index.entry(key)
+        return tuple(p.crc32c for p in self.index.parts(key)) if entry.sliced else (entry.crc32c,)
+
     def nbytes(self, key: str) -> int:
         """Bytes a read of ``key`` takes at its peak: the dense size; for a string tensor,
         three times its stored bytes and 64 bytes an element (the stored bytes, their copy

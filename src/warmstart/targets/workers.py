@@ -1,0 +1,95 @@
+"""``MultiWorkerMirroredStrategy``: every worker runs its own warm start into its own copy of
+the variables, and nothing else makes them agree. Workers given different vocabularies,
+rules or checkpoint files would each load correctly for what they were given and silently
+train on diverged replicas. So before anything is written the workers compare what they will
+write: a digest of the plan (every step, its row map, the stored checksums of what it reads,
+and the problems the run has found), broadcast from the first replica and compared on
+every worker; any difference is a :class:`~warmstart.errors.ReplicasOutOfSyncError` on every
+worker, before any write. Two small collectives, only when a written variable belongs to a
+``MultiWorkerMirroredStrategy``.
+
+A worker that fails before this check (a vocabulary that does not fit its table) never
+reaches it; the others wait for it up to :data:`AGREE_TIMEOUT_S`, then raise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..plan import Step
+from .distributed import strategy_of
+
+__all__ = ["AGREE_TIMEOUT_S", "plan_digest", "workers_disagree"]
+
+AGREE_TIMEOUT_S = 600
+"""How long a worker waits for the others at the check (they may still be joining a large
+vocabulary); then the warm start fails, nothing written."""
+
+_MWMS = ("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy")
+_PARTS = 4  # the 64-bit digest in 16-bit pieces: exact in an int32 sum over any worker count
+
+
+def plan_digest(steps: Sequence[Step], checksums: Callable[[str], tuple[int, ...]],
+                problems: Iterable[str] = ()) -> int:
+    """A 64-bit digest of what ``steps`` will write: each step's target, source key, action,
+    shapes, dtypes, placement and row map, the checkpoint's stored checksums of the key
+    (``checksums``), and ``problems`` (what would stop the run)."""
+    h = hashlib.blake2b(digest_size=8)
+    for s in steps:
+        h.update(repr((s.target, s.key, s.action.value, s.shape, s.source_shape, s.dtype, s.source_dtype,
+                       s.offset, s.zero, checksums(s.key))).encode())
+        if s.remap is not None:
+            rows = s.remap.rows
+            h.update(repr((s.remap.axis, rows.new_size, rows.old_size, _initializer(s.remap.initializer))).encode())
+            for array in (rows.new_rows, rows.old_rows):
+                h.update(np.ascontiguousarray(array, np.int64).data)
+    for p in problems:
+        h.update(p.encode("utf-8", "surrogatepass"))
+    return int.from_bytes(h.digest(), "little")
+
+
+def _initializer(init: Any) -> str:
+    if init is None or isinstance(init, str):
+        return str(init)
+    return str(getattr(init, "__qualname__", None) or type(init).__qualname__)
+
+
+def workers_disagree(variables: Iterable[Any], digest: Callable[[], int]) -> str | None:
+    """Under ``MultiWorkerMirroredStrategy`` (if one of ``variables`` belongs to it): why the
+    workers would write different values, or None when every worker's ``digest()`` equals
+    the first replica's. Every worker must call it, at the same point, with its own digest."""
+    strategy = next((s for s in map(strategy_of, variables) if s is not None and type(s).__name__ in _MWMS), None)
+    if strategy is None:
+        return None
+    mine = digest()
+    pieces = [(mine >> (16 * k)) & 0xFFFF for k in range(_PARTS)]
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=AGREE_TIMEOUT_S)
+
+    def summed(value_fn: Callable[[Any], tf.Tensor]) -> np.ndarray:
+        values = strategy.experimental_distribute_values_from_function(value_fn)
+        return np.asarray(strategy.extended.reduce_to(tf.distribute.ReduceOp.SUM, values, "/cpu:0", options=options))
+
+    try:  # the first replica's digest, on every worker; then how many replicas differ from it
+        first = summed(lambda ctx: tf.constant(pieces if ctx.replica_id_in_sync_group == 0 else [0] * _PARTS,
+                                               tf.int32))
+        differ = int(not np.array_equal(first, pieces))
+        count = int(summed(lambda ctx: tf.constant([differ], tf.int32))[0])
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.CancelledError) as e:
+        return (f"the workers of MultiWorkerMirroredStrategy did not all reach the warm start's agreement check "
+                f"({type(e).__name__} after up to {AGREE_TIMEOUT_S} s): another worker failed or stopped before "
+                f"it; nothing was written.\n"
+                f"  Fix: see the other workers' errors; every worker calls warm_start with the same arguments.")
+    if not count:
+        return None
+    whose = "this worker's" if differ else "another worker's"
+    return (f"the workers of MultiWorkerMirroredStrategy would write different values: {whose} plan differs "
+            f"from the first replica's ({count} replica(s) differ), so the replicas would train apart. Different "
+            f"vocabularies, rules or options, or checkpoint files that differ between the workers, do this; "
+            f"nothing was written.\n"
+            f"  Fix: give every worker the same arguments and the same checkpoint (a path, not 'the latest' "
+            f"resolved at different times).")
