@@ -50,7 +50,18 @@ def test_workers_given_different_vocabularies_both_refuse_before_any_write(worke
         check_case(case, arrays, {}, written=False)  # every variable and slot as it was
 
 
-@pytest.mark.parametrize("name", ["held", "streamed"])
+def test_a_worker_failing_before_writing_stops_the_others_and_the_workers_stay_in_step(workers):
+    results, _ = workers
+    (zero, arrays_zero), (one, arrays_one) = results
+    assert one["one_fails"]["error"]["type"] == "VocabError"
+    assert zero["one_fails"]["error"]["type"] == "ReplicasOutOfSyncError"
+    assert "another worker's plan differs" in zero["one_fails"]["error"]["message"]
+    check_case(zero["one_fails"], arrays_zero, {}, written=False)
+    check_case(one["one_fails"], arrays_one, {}, written=False)
+    assert zero["after"]["error"] is None and one["after"]["error"] is None  # the collectives are still in step
+
+
+@pytest.mark.parametrize("name", ["held", "streamed", "after"])
 def test_both_workers_end_with_the_same_right_values(workers, name):
     results, day1 = workers
     for cases, arrays in results:

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .apply.claims import claimed
 from .apply.derived import refresh_derived_state
 from .entries import SourceEntry
-from .errors import ReplicasOutOfSyncError
+from .errors import ReplicasOutOfSyncError, WarmStartError
 from .matching import make_plan, plan_slots, plan_state
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
@@ -141,43 +141,60 @@ def warm_start(
     check_arguments(source=source, optimizer_step=optimizer_step, memory_budget=memory_budget,
                     progress=progress, source_root=source_root, flags={"strict": strict, "dry_run": dry_run})
     with _gc_paused():
-        started = time.perf_counter()
-        rules = compile_rules(
-            include=include, exclude=exclude, rename=rename, on_mismatch=on_mismatch,
-            expect_missing=expect_missing, vocab=vocab, cast=cast,
-        )
-        row_maps = build_row_maps(rules.vocab)
-        live = walk_target(target)
-        if rules.vocab:
-            check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
-        located = locate(source)
-        layout = _keras_layout(located.format, target, live, optimizer)
-        with claimed(() if dry_run else [*live.variables.values(), optimizer]), \
-                _open_latest(source, located, target=layout, source_root=source_root) as src:
-            plan = make_plan(src.entries, live.entries, rules, row_maps)
-            problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
-            run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
-                       memory_budget, progress, notes=list(getattr(src, "notes", ())), target=target)
-            run.rules = rules_dict(rules, {"optimizer": optimizer is not None, "strict": strict,
-                                           "optimizer_step": optimizer_step, "dry_run": dry_run,
-                                           "cast": sorted(f"{a}->{b}" for a, b in rules.casts),
-                                           "source_root": source_root})
-            if optimizer is None:
-                return run.finish()
-            if dry_run and not getattr(optimizer, "built", True):
-                run.slots = plan_slots(plan.steps, src.entries, predicted_slots(plan, src.entries),
-                                       carry_step=False, casts=rules.casts)
-                run.notes.append(f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint")
-                run.problems += slot_problems(run.slots, strict=strict)
-                return run.finish()
-            build_on = _build_on(target, live)
-            with provisionally_built(optimizer, build_on) as built_now:
-                if built_now:
-                    run.notes.append(f"optimizer {optimizer.name!r} was not built: built it on "
-                                     f"{len(build_on)} trainable variables")
-                _plan_optimizer(run, optimizer, live, carry_step=optimizer_step == "carry", casts=rules.casts)
-                run.problems += slot_problems(run.slots, strict=strict) if run.slots else []
-                return run.finish()
+        agreement = _Agreement(target, dry_run)
+        try:
+            return _warm_start(agreement, target, source, include=include, exclude=exclude, rename=rename,
+                               on_mismatch=on_mismatch, vocab=vocab, optimizer=optimizer, strict=strict,
+                               expect_missing=expect_missing, dry_run=dry_run, optimizer_step=optimizer_step,
+                               progress=progress, memory_budget=memory_budget, cast=cast, source_root=source_root)
+        except WarmStartError as e:
+            agreement.failed(e)  # a worker that fails takes part in the check too: the others learn it
+            raise
+
+
+def _warm_start(agreement: _Agreement, target: Any, source: str | os.PathLike[str], *, include: Any, exclude: Any,
+                rename: RenameRules, on_mismatch: MismatchPolicy, vocab: VocabRules | None, optimizer: Any,
+                strict: bool, expect_missing: Any, dry_run: bool, optimizer_step: str, progress: Progress | None,
+                memory_budget: int | None, cast: Iterable[str] | str, source_root: str | None) -> Report:
+    """:func:`warm_start` after its argument checks."""
+    started = time.perf_counter()
+    rules = compile_rules(
+        include=include, exclude=exclude, rename=rename, on_mismatch=on_mismatch,
+        expect_missing=expect_missing, vocab=vocab, cast=cast,
+    )
+    row_maps = build_row_maps(rules.vocab)
+    live = walk_target(target)
+    if rules.vocab:
+        check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
+    located = locate(source)
+    layout = _keras_layout(located.format, target, live, optimizer)
+    with claimed(() if dry_run else [*live.variables.values(), optimizer]), \
+            _open_latest(source, located, target=layout, source_root=source_root) as src:
+        plan = make_plan(src.entries, live.entries, rules, row_maps)
+        problems = plan_problems(plan, src.entries, strict=strict, models=getattr(src, "models", ()))
+        run = _Run(plan, problems, src, dict(live.variables), os.fspath(source), started, dry_run,
+                   memory_budget, progress, notes=list(getattr(src, "notes", ())), target=target,
+                   agreement=agreement)
+        run.rules = rules_dict(rules, {"optimizer": optimizer is not None, "strict": strict,
+                                       "optimizer_step": optimizer_step, "dry_run": dry_run,
+                                       "cast": sorted(f"{a}->{b}" for a, b in rules.casts),
+                                       "source_root": source_root})
+        if optimizer is None:
+            return run.finish()
+        if dry_run and not getattr(optimizer, "built", True):
+            run.slots = plan_slots(plan.steps, src.entries, predicted_slots(plan, src.entries),
+                                   carry_step=False, casts=rules.casts)
+            run.notes.append(f"optimizer {optimizer.name!r} is not built: slots predicted from the checkpoint")
+            run.problems += slot_problems(run.slots, strict=strict)
+            return run.finish()
+        build_on = _build_on(target, live)
+        with provisionally_built(optimizer, build_on) as built_now:
+            if built_now:
+                run.notes.append(f"optimizer {optimizer.name!r} was not built: built it on "
+                                 f"{len(build_on)} trainable variables")
+            _plan_optimizer(run, optimizer, live, carry_step=optimizer_step == "carry", casts=rules.casts)
+            run.problems += slot_problems(run.slots, strict=strict) if run.slots else []
+            return run.finish()
 
 
 def _open_latest(source: str | os.PathLike[str], located: Any, **options: Any) -> Source:
@@ -227,6 +244,7 @@ class _Run:
     notes: list[str] = field(default_factory=list)
     rules: dict[str, Any] = field(default_factory=dict)
     target: Any = None
+    agreement: _Agreement | None = None
 
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
@@ -235,9 +253,9 @@ class _Run:
         partial = [(s.target, self.variables[s.target]) for s in steps
                    if s.target in self.variables and not s.whole]
         self.problems += distribution_problems(written, partial=partial)
-        if not self.dry_run:  # every worker of a MultiWorkerMirroredStrategy reaches this, problems or not
+        if self.agreement is not None:  # every worker of a MultiWorkerMirroredStrategy comes here, problems or not
             checksums = getattr(self.src, "stored_checksums", lambda key: ())
-            disagree = workers_disagree((v for _, v in written), lambda: plan_digest(
+            disagree = self.agreement.check(self.variables.values(), lambda: plan_digest(
                 steps, checksums, [p.message for p in self.problems]))
             if disagree is not None:
                 self.problems.append(Problem(ReplicasOutOfSyncError, disagree))
@@ -273,6 +291,32 @@ def _keras_layout(fmt: str, target: Any, live: Target, optimizer: Any) -> Any:
     from .targets.layout import describe_keras
 
     return describe_keras(target, live.variables, optimizer if fmt != "saved-model" else None)
+
+
+class _Agreement:
+    """Under ``MultiWorkerMirroredStrategy`` every worker's call takes part in the workers'
+    agreement check (:mod:`.targets.workers`) exactly once, before any write: with its plan,
+    or, when it fails before that, with its failure, so that the others raise too and the
+    workers' collectives stay in step. Not in a dry run (nothing is written)."""
+
+    def __init__(self, target: Any, dry_run: bool) -> None:
+        self.target, self.done = target, dry_run
+
+    def check(self, variables: Iterable[Any], digest: Callable[[], int]) -> str | None:
+        if self.done:
+            return None
+        self.done = True
+        return workers_disagree(variables, digest)
+
+    def failed(self, error: BaseException) -> None:
+        if self.done:
+            return
+        try:
+            variables = list(walk_target(self.target).variables.values())
+        except WarmStartError:  # not a model: no strategy to agree under
+            self.done = True
+            return
+        self.check(variables, lambda: plan_digest((), lambda key: (), [f"failed: {type(error).__name__}: {error}"]))
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:

@@ -60,8 +60,13 @@ def worker() -> None:
     # worker 1 given a vocabulary with two tokens swapped: each alone would load "correctly"
     swapped = list(NEW)
     swapped[3], swapped[10] = swapped[10], swapped[3]
+    # worker 1 given a vocabulary 3 tokens short of its table: it fails before writing, and
+    # still takes part in the workers' check; then both go on to a warm start that works
+    short = NEW[:-3]
     run_cases(OUT, [("held", lambda r: warm(r, "held", None)), ("streamed", lambda r: warm(r, "streamed", 1 << 20)),
-                    ("disagree", lambda r: warm(r, "disagree", None, new=swapped if INDEX == 1 else NEW))])
+                    ("disagree", lambda r: warm(r, "disagree", None, new=swapped if INDEX == 1 else NEW)),
+                    ("one_fails", lambda r: warm(r, "one_fails", None, new=short if INDEX == 1 else NEW)),
+                    ("after", lambda r: warm(r, "after", None))])
 
 
 if sys.argv[2] == "prepare":

@@ -8,8 +8,10 @@ every worker; any difference is a :class:`~warmstart.errors.ReplicasOutOfSyncErr
 worker, before any write. Two small collectives, only when a written variable belongs to a
 ``MultiWorkerMirroredStrategy``.
 
-A worker that fails before this check (a vocabulary that does not fit its table) never
-reaches it; the others wait for it up to :data:`AGREE_TIMEOUT_S`, then raise.
+A worker whose call fails before this check (a vocabulary that does not fit its table) takes
+part in it with its failure (``warm_start`` sees to it), so the others raise at once and the
+workers' collectives stay in step. A worker that stops otherwise (killed, interrupted) is
+waited for up to :data:`AGREE_TIMEOUT_S`; then the others raise.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def workers_disagree(variables: Iterable[Any], digest: Callable[[], int]) -> str
     whose = "this worker's" if differ else "another worker's"
     return (f"the workers of MultiWorkerMirroredStrategy would write different values: {whose} plan differs "
             f"from the first replica's ({count} replica(s) differ), so the replicas would train apart. Different "
-            f"vocabularies, rules or options, or checkpoint files that differ between the workers, do this; "
-            f"nothing was written.\n"
+            f"vocabularies, rules or options, checkpoint files that differ between the workers, or a worker "
+            f"whose warm start failed (see its error) do this; nothing was written.\n"
             f"  Fix: give every worker the same arguments and the same checkpoint (a path, not 'the latest' "
             f"resolved at different times).")
