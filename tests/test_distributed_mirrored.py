@@ -94,11 +94,24 @@ def test_out_of_sync_replicas_written_whole_end_in_sync(job):
     case = cases["out_of_sync_whole"]
     assert check_case(case, arrays, day1, vocab()) == 5  # every replica of every variable
     assert {e["target"]: e["action"] for e in case["report"]["loaded"]}["d1/kernel"] == "copy"
+    assert "d1/kernel: its replicas differed before the warm start; written whole, they are equal now" in \
+        case["report"]["notes"]
     bn = cases["bn_after_fit"]
     assert bn["differed"]  # Keras 3's fit left the moving statistics different per replica
     source = {n: np.array(v, np.float32) for n, v in bn["source"].items()}
     assert check_case(bn, arrays, source) == 8
     assert len(bn["report"]["loaded"]) == 8
+
+
+def test_a_failed_warm_start_puts_back_each_replica_that_differed(job):
+    cases, arrays, _ = job
+    case, before = cases["rollback_diverged"], cases["rollback_diverged/before"]
+    assert case["error"]["type"] == "AbortedError"
+    for name, got in case["vars"].items():
+        for k, (a, b) in enumerate(zip(got["pieces"], before["vars"][name]["pieces"], strict=True)):
+            np.testing.assert_array_equal(arrays[a], arrays[b], err_msg=f"{name} replica {k}")
+    kernel = [arrays[k] for k in case["vars"]["d1/kernel"]["pieces"]]
+    assert not np.array_equal(kernel[0], kernel[1])  # as they were: replica 0's first rows are ones
 
 
 def test_out_of_sync_replicas_are_refused_before_any_write(job):

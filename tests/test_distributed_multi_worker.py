@@ -50,14 +50,15 @@ def test_workers_given_different_vocabularies_both_refuse_before_any_write(worke
         check_case(case, arrays, {}, written=False)  # every variable and slot as it was
 
 
-def test_a_worker_failing_before_writing_stops_the_others_and_the_workers_stay_in_step(workers):
+@pytest.mark.parametrize("name", ["one_fails", "one_fails_unbuilt"])
+def test_a_worker_failing_before_writing_stops_the_others_and_the_workers_stay_in_step(workers, name):
     results, _ = workers
     (zero, arrays_zero), (one, arrays_one) = results
-    assert one["one_fails"]["error"]["type"] == "VocabError"
-    assert zero["one_fails"]["error"]["type"] == "ReplicasOutOfSyncError"
-    assert "another worker's plan differs" in zero["one_fails"]["error"]["message"]
-    check_case(zero["one_fails"], arrays_zero, {}, written=False)
-    check_case(one["one_fails"], arrays_one, {}, written=False)
+    assert one[name]["error"]["type"] == "VocabError"
+    assert zero[name]["error"]["type"] == "ReplicasOutOfSyncError"
+    assert "another worker's plan differs" in zero[name]["error"]["message"]
+    check_case(zero[name], arrays_zero, {}, written=False)
+    check_case(one[name], arrays_one, {}, written=False)
     assert zero["after"]["error"] is None and one["after"]["error"] is None  # the collectives are still in step
 
 

@@ -29,7 +29,7 @@ from .report.provenance import rules_dict
 from .rules import MismatchPolicy, PatternLike, RenameRules, VocabRules, compile_rules
 from .sources import Source, locate, open_source
 from .targets import ITERATIONS, Target, dtype_of, lookup_views, walk_optimizer, walk_target
-from .targets.distributed_checks import distribution_notes, distribution_problems, shard_layouts
+from .targets.distributed_checks import distribution_notes, distribution_problems, diverged, shard_layouts
 from .targets.optimizer import provisionally_built
 from .targets.workers import plan_digest, workers_disagree
 from .validation import (
@@ -188,6 +188,8 @@ def _warm_start(agreement: _Agreement, target: Any, source: str | os.PathLike[st
             run.problems += slot_problems(run.slots, strict=strict)
             return run.finish()
         build_on = _build_on(target, live)
+        if not getattr(optimizer, "built", True):  # building it is a collective under MultiWorkerMirroredStrategy:
+            run.agree(list(plan.steps))  # every worker agrees first, so that none is left out of it
         with provisionally_built(optimizer, build_on) as built_now:
             if built_now:
                 run.notes.append(f"optimizer {optimizer.name!r} was not built: built it on "
@@ -246,6 +248,20 @@ class _Run:
     target: Any = None
     agreement: _Agreement | None = None
 
+    def agree(self, steps: list[Step], *, last: bool = False) -> None:
+        """One round of the workers' check (MultiWorkerMirroredStrategy; a no-op otherwise): a
+        disagreement is raised now, with this worker's own problems first. Targets are
+        compared by position (auto-name counters may differ between processes), problems by
+        class (their texts name this worker's devices)."""
+        if self.agreement is None:
+            return
+        checksums = getattr(self.src, "stored_checksums", lambda key: ())
+        order = {name: i for i, name in enumerate(self.variables)}
+        disagree = self.agreement.round(self.variables.values(), lambda: plan_digest(
+            steps, checksums, [p.error.__name__ for p in self.problems], order), last=last)
+        if disagree is not None:
+            raise_problems([*self.problems, Problem(ReplicasOutOfSyncError, disagree)])
+
     def finish(self) -> Report:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
         steps = _steps(self.plan, self.slots)
@@ -253,17 +269,17 @@ class _Run:
         partial = [(s.target, self.variables[s.target]) for s in steps
                    if s.target in self.variables and not s.whole]
         self.problems += distribution_problems(written, partial=partial)
-        if self.agreement is not None:  # every worker of a MultiWorkerMirroredStrategy comes here, problems or not
-            checksums = getattr(self.src, "stored_checksums", lambda key: ())
-            disagree = self.agreement.check(self.variables.values(), lambda: plan_digest(
-                steps, checksums, [p.message for p in self.problems]))
-            if disagree is not None:
-                self.problems.append(Problem(ReplicasOutOfSyncError, disagree))
+        self.agree(steps, last=True)  # every worker of a MultiWorkerMirroredStrategy comes here, problems or not
         if self.problems and not self.dry_run:
             raise_problems(self.problems)
+        in_part = {n for n, _ in partial}
+        apart = diverged([(n, v) for n, v in written if n not in in_part]) if not self.dry_run else []
+        self.notes += [f"{name}: its replicas differed before the warm start; written whole, they are equal now"
+                       for name in apart]
         self.notes += distribution_notes(written)
         if not self.dry_run:
-            execute(steps, self.src, self.variables, memory_budget=self.memory_budget, progress=self.progress)
+            execute(steps, self.src, self.variables, memory_budget=self.memory_budget, progress=self.progress,
+                    diverged=apart)
             self.notes += refresh_derived_state(self.target, [v for _, v in written])
         report = report_from_plan(
             self.plan, self.label, dry_run=self.dry_run, problems=tuple(p.message for p in self.problems),
@@ -302,13 +318,18 @@ class _Agreement:
     def __init__(self, target: Any, dry_run: bool) -> None:
         self.target, self.done = target, dry_run
 
-    def check(self, variables: Iterable[Any], digest: Callable[[], int]) -> str | None:
+    def round(self, variables: Iterable[Any], digest: Callable[[], int], *, last: bool = False) -> str | None:
+        """One round (before the optimizer is built, and the last one before the writes);
+        after a disagreement, or the last, no more."""
         if self.done:
             return None
-        self.done = True
-        return workers_disagree(variables, digest)
+        answer = workers_disagree(variables, digest)
+        self.done = last or answer is not None
+        return answer
 
     def failed(self, error: BaseException) -> None:
+        """A call that failed before the last round takes part in the next one with its failure
+        (the others, in that round, learn it and raise)."""
         if self.done:
             return
         try:
@@ -316,7 +337,7 @@ class _Agreement:
         except WarmStartError:  # not a model: no strategy to agree under
             self.done = True
             return
-        self.check(variables, lambda: plan_digest((), lambda key: (), [f"failed: {type(error).__name__}: {error}"]))
+        self.round(variables, lambda: plan_digest((), lambda key: (), [f"failed: {type(error).__name__}"]), last=True)
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:

@@ -161,6 +161,24 @@ def out_of_sync_whole(rec_):
               source={n: logical(v).tolist() for n, v in named(bn_day1).items()})
 
 
+def rollback_diverged(rec_):
+    """Replicas out of sync in a variable written whole, and the warm start fails at its end:
+    each replica is put back as it was (not replica 0's old value into both)."""
+    model, _ = day2(width=4)
+    kernel = tf_variable(model.get_layer("d1").kernel)
+    kernel[0:2].assign(tf.ones((2, 4)))  # outside the scope: reaches replica 0 only (notes §8)
+    rec_.case("rollback_diverged/before", named(model), before_of(named(model)))
+
+    def stop(done, total):
+        if done >= total:
+            raise RuntimeError("stopped on purpose")
+
+    try:
+        ws.warm_start(model, SOURCE, vocab={"emb/embeddings": ws.Vocab(OLD, NEW)}, progress=stop)
+    except ws.WarmStartError as e:
+        rec_.case("rollback_diverged", named(model), before_of(named(model)), error=e)
+
+
 def rollback(rec_):
     model, optimizer = day2()
     with STRATEGY.scope():
@@ -249,6 +267,6 @@ def replica_context(rec_):
 
 
 run_cases(OUT, [(f.__name__, f) for f in (sources, held_outside, held_inside, streamed_inside, streamed_outside, preserve,
-                                          cast, dry_run, strict, out_of_sync, out_of_sync_whole, rollback, sync_on_read, other_scope,
+                                          cast, dry_run, strict, out_of_sync, out_of_sync_whole, rollback_diverged, rollback, sync_on_read, other_scope,
                                           central_storage, replica_context)])
 print("done")

@@ -42,11 +42,12 @@ def prepare() -> None:
 def worker() -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
 
-    def warm(rec_, name, budget, new=NEW):
+    def warm(rec_, name, budget, new=NEW, built=True):
         with strategy.scope():
             model = rec(len(NEW), 6, seed=2 + INDEX)  # initial values come from worker 0 either way
             optimizer = keras.optimizers.Adam()
-            optimizer.build(model.trainable_variables)
+            if built:
+                optimizer.build(model.trainable_variables)
         variables = {**named(model), **slots(model, optimizer)}
         before = {n: logical(v) for n, v in variables.items()}
         try:
@@ -66,6 +67,9 @@ def worker() -> None:
     run_cases(OUT, [("held", lambda r: warm(r, "held", None)), ("streamed", lambda r: warm(r, "streamed", 1 << 20)),
                     ("disagree", lambda r: warm(r, "disagree", None, new=swapped if INDEX == 1 else NEW)),
                     ("one_fails", lambda r: warm(r, "one_fails", None, new=short if INDEX == 1 else NEW)),
+                    # building the optimizer is itself a collective: the workers agree before it
+                    ("one_fails_unbuilt", lambda r: warm(r, "one_fails_unbuilt", None, new=short if INDEX == 1 else NEW,
+                                                         built=False)),
                     ("after", lambda r: warm(r, "after", None))])
 
 

@@ -144,3 +144,15 @@ def test_legacy_slot_variables_hang_off_their_variable():
     (slot_entry,) = [e for e in entries.values() if e.kind is EntryKind.SLOT]
     assert (slot_entry.slot_owner, slot_entry.slot_name) == ("d1/kernel", "momentums")
     assert slot_entry.name == "optimizer/slots/d1/kernel/momentums"
+
+
+def test_a_tf_keras_slot_is_paired_only_when_its_name_leaves_one_variable():
+    from warmstart.sources.object_graph import _owner_by_name
+
+    names = {"head/bias": 1, "d/kernel": 2}
+    assert _owner_by_name("m/head/bias", names) == 1  # built by opt.build
+    assert _owner_by_name("Adam/m/head/bias", names) == 1  # built in fit, under the optimizer's scope
+    # a variable named like the slot's tail beside the owner: either could be meant, so neither
+    assert _owner_by_name("Adam/m/head/bias", {**names, "m/head/bias": 3}) is None
+    assert _owner_by_name("Adam/v/x/head/bias", names) is None  # a variable outside the model
+    assert _owner_by_name("Adam/m/dense/kernel", {"kernel": 4}) is None  # never more than scope and slot cut off

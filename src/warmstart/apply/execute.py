@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,14 +67,17 @@ def execute(
     *,
     memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
     progress: Progress | None = None,
+    diverged: Collection[str] = (),
 ) -> None:
-    """Write every step's value into ``variables[step.target]``, all or nothing."""
+    """Write every step's value into ``variables[step.target]``, all or nothing. ``diverged``:
+    targets whose mirrored replicas differ (each replica saved for the undo on its own)."""
+    apart = [id(variables[name]) for name in diverged]
     sizes = [source.nbytes(s.key) for s in steps]
     costs = [_held_cost(s, n) for s, n in zip(steps, sizes, strict=True)]
     tick = _Ticker(progress, sum(sizes))
     if memory_budget is None or sum(costs) <= memory_budget:
         values = _read(steps, source)
-        _transaction(Journal(), lambda j: _write(steps, values, variables, j, tick, source))
+        _transaction(Journal(diverged=apart), lambda j: _write(steps, values, variables, j, tick, source))
         return
     working = memory_budget // 2  # streamed tensors' working memory; the rest holds small ones
     allowance = memory_budget - working
@@ -116,7 +119,7 @@ def execute(
             with _naming(plan.step):
                 stream(plan, check, source, variables[plan.step.target], journal, tick)
 
-    _transaction(Journal(keep_limit=allowance // 2 if held_values is None else None), writes)
+    _transaction(Journal(keep_limit=allowance // 2 if held_values is None else None, diverged=apart), writes)
 
 
 def _transaction(journal: Journal, writes: Callable[[Journal], None]) -> None:

@@ -36,8 +36,8 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,10 +84,13 @@ class _Record:
 
 class Journal:
     """Writes with undo. ``keep_limit``: bytes of old whole values held by reference (they
-    cost no copy, but keep the old buffer alive until the end); ``None`` = no limit."""
+    cost no copy, but keep the old buffer alive until the end); ``None`` = no limit.
+    ``diverged``: ids of mirrored variables whose replicas differ (written whole): each
+    replica is saved and put back on its own, not replica 0's value into all."""
 
-    def __init__(self, *, keep_limit: int | None = None) -> None:
+    def __init__(self, *, keep_limit: int | None = None, diverged: Collection[int] = ()) -> None:
         self.keep_limit = keep_limit
+        self._diverged = frozenset(diverged)
         self.kept_bytes = 0
         self.spilled_bytes = 0
         self.ps_kept_bytes = 0
@@ -253,6 +256,8 @@ class Journal:
             where = placement(v)
             if where.kind is Kind.UNSUPPORTED:  # validation refuses these before any write
                 raise TypeError(f"cannot write {getattr(v, 'name', v)!r}: {where.why}")
+            if key in self._diverged and where.kind is Kind.MIRRORED:
+                where = replace(where, shards=tuple(replace(s, independent=True) for s in where.shards))
             self._placements[key] = None if where.kind is Kind.PLAIN else where
         return self._placements[key]
 

@@ -293,14 +293,12 @@ def _slots(nodes, optimizers, value_key, model_vars: set[int],
 
 def _owner_by_name(full_name: str, by_full_name: Mapping[str, int]) -> int | None:
     """tf_keras names a slot ``[<optimizer scope>/]<m|v|...>/<its variable's name>``
-    (``m/head/bias`` when built by ``build``, ``Adam/m/head/bias`` in ``fit``): the longest
-    tail of the name that is a model variable's."""
+    (``m/head/bias`` when built by ``build``, ``Adam/m/head/bias`` in ``fit``): the model
+    variable whose name is the slot's less one or two leading parts. None when none is, or
+    when both are (a variable ``m/head/bias`` beside ``head/bias``): not guessed."""
     parts = full_name.split("/")
-    for k in range(1, len(parts)):
-        owner = by_full_name.get("/".join(parts[k:]))
-        if owner is not None:
-            return owner
-    return None
+    found = {by_full_name.get("/".join(parts[k:])) for k in (1, 2) if k < len(parts)} - {None}
+    return found.pop() if len(found) == 1 else None
 
 
 def _owner_by_shape(slot: tuple[str, str], unnamed: list[int], value_key,

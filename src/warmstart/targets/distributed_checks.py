@@ -23,6 +23,7 @@ __all__ = [
     "cross_replica_problem",
     "distribution_notes",
     "distribution_problems",
+    "diverged",
     "out_of_sync",
     "shard_layouts",
 ]
@@ -122,24 +123,41 @@ def out_of_sync(named: Iterable[tuple[str, Any]]) -> list[str]:
     """
     out = []
     for name, v in named:
-        where = placement(v)
-        if where.kind is not Kind.MIRRORED or where.replicas < 2:
-            continue
-        replicas = where.shards[0].replicas
-        first = _fingerprint(replicas[0])
-        for n, r in enumerate(replicas[1:], start=1):
-            if not _equal(first, _fingerprint(r), replicas[0].device):
-                out.append(
-                    f"the replicas of {name!r} ({where.strategy}) are out of sync: replica {n} on "
-                    f"{r.device} differs from replica 0 on {replicas[0].device}, and the warm start writes "
-                    f"only part of it, so the rest would stay different. A write through one replica's "
-                    f"handle (mv[0:2].assign, a raw strided-slice assign) does this, and so does Keras 3's "
-                    f"fit to a BatchNormalization's moving statistics.\n"
-                    f"  Fix: warm-start before fit, make them equal first (v.assign(v.values[0]) in "
-                    f"cross-replica context), or rebuild the model under the strategy; nothing was written."
-                )
-                break
+        found = _first_difference(v)
+        if found is not None:
+            strategy, n, device, first = found
+            out.append(
+                f"the replicas of {name!r} ({strategy}) are out of sync: replica {n} on "
+                f"{device} differs from replica 0 on {first}, and the warm start writes "
+                f"only part of it, so the rest would stay different. A write through one replica's "
+                f"handle (mv[0:2].assign, a raw strided-slice assign) does this, and so does Keras 3's "
+                f"fit to a BatchNormalization's moving statistics.\n"
+                f"  Fix: warm-start before fit, make them equal first (v.assign(v.values[0]) in "
+                f"cross-replica context), or rebuild the model under the strategy; nothing was written."
+            )
     return out
+
+
+def diverged(named: Iterable[tuple[str, Any]]) -> list[str]:
+    """The mirrored variables among ``named`` whose replicas differ (compared as in
+    :func:`out_of_sync`): written whole they end equal, but each replica must be saved for
+    the undo on its own, or a rollback would give them all replica 0's old value."""
+    return [name for name, v in named if _first_difference(v) is not None]
+
+
+def _first_difference(v: Any) -> tuple[str, int, str, str] | None:
+    """``(strategy, replica, its device, replica 0's device)`` of the first replica of a
+    mirrored ``v`` that differs from replica 0; None when all are equal (or ``v`` is not
+    mirrored)."""
+    where = placement(v)
+    if where.kind is not Kind.MIRRORED or where.replicas < 2:
+        return None
+    replicas = where.shards[0].replicas
+    first = _fingerprint(replicas[0])
+    for n, r in enumerate(replicas[1:], start=1):
+        if not _equal(first, _fingerprint(r), replicas[0].device):
+            return where.strategy, n, r.device, replicas[0].device
+    return None
 
 
 def _fingerprint(r: Any) -> tf.Tensor:

@@ -17,7 +17,7 @@ waited for up to :data:`AGREE_TIMEOUT_S`; then the others raise.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,13 +37,15 @@ _PARTS = 4  # the 64-bit digest in 16-bit pieces: exact in an int32 sum over any
 
 
 def plan_digest(steps: Sequence[Step], checksums: Callable[[str], tuple[int, ...]],
-                problems: Iterable[str] = ()) -> int:
-    """A 64-bit digest of what ``steps`` will write: each step's target, source key, action,
-    shapes, dtypes, placement and row map, the checkpoint's stored checksums of the key
-    (``checksums``), and ``problems`` (what would stop the run)."""
+                problems: Iterable[str] = (), order: Mapping[str, int] | None = None) -> int:
+    """A 64-bit digest of what ``steps`` will write: each step's target (its position in
+    ``order`` when given: auto-name counters may differ between processes), source key,
+    action, shapes, dtypes, placement and row map, the checkpoint's stored checksums of the
+    key (``checksums``), and ``problems`` (what would stop the run)."""
     h = hashlib.blake2b(digest_size=8)
     for s in steps:
-        h.update(repr((s.target, s.key, s.action.value, s.shape, s.source_shape, s.dtype, s.source_dtype,
+        target: str | int = s.target if order is None else order.get(s.target, s.target)
+        h.update(repr((target, s.key, s.action.value, s.shape, s.source_shape, s.dtype, s.source_dtype,
                        s.offset, s.zero, checksums(s.key))).encode())
         if s.remap is not None:
             rows = s.remap.rows
@@ -81,10 +83,11 @@ def workers_disagree(variables: Iterable[Any], digest: Callable[[], int]) -> str
                                                tf.int32))
         differ = int(not np.array_equal(first, pieces))
         count = int(summed(lambda ctx: tf.constant([differ], tf.int32))[0])
-    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.CancelledError) as e:
-        return (f"the workers of MultiWorkerMirroredStrategy did not all reach the warm start's agreement check "
-                f"({type(e).__name__} after up to {AGREE_TIMEOUT_S} s): another worker failed or stopped before "
-                f"it; nothing was written.\n"
+    except tf.errors.OpError as e:  # timed out, a peer gone, or collectives out of step
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        return (f"the workers of MultiWorkerMirroredStrategy did not all take part in the warm start's agreement "
+                f"check ({type(e).__name__}: {why}): another worker stopped before it (it waits up to "
+                f"{AGREE_TIMEOUT_S} s); nothing was written.\n"
                 f"  Fix: see the other workers' errors; every worker calls warm_start with the same arguments.")
     if not count:
         return None
