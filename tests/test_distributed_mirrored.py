@@ -103,13 +103,18 @@ def test_out_of_sync_replicas_written_whole_end_in_sync(job):
     assert len(bn["report"]["loaded"]) == 8
 
 
+def every_replica_as_before(case, before, arrays):
+    """Each replica of each variable of ``case`` equals that replica in ``before``."""
+    for name, got in case["vars"].items():
+        for k, (a, b) in enumerate(zip(got["pieces"], before["vars"][name]["pieces"], strict=True)):
+            np.testing.assert_array_equal(arrays[a], arrays[b], err_msg=f"{name} replica {k}")
+
+
 def test_a_failed_warm_start_puts_back_each_replica_that_differed(job):
     cases, arrays, _ = job
     case, before = cases["rollback_diverged"], cases["rollback_diverged/before"]
     assert case["error"]["type"] == "AbortedError"
-    for name, got in case["vars"].items():
-        for k, (a, b) in enumerate(zip(got["pieces"], before["vars"][name]["pieces"], strict=True)):
-            np.testing.assert_array_equal(arrays[a], arrays[b], err_msg=f"{name} replica {k}")
+    every_replica_as_before(case, before, arrays)
     kernel = [arrays[k] for k in case["vars"]["d1/kernel"]["pieces"]]
     assert not np.array_equal(kernel[0], kernel[1])  # as they were: replica 0's first rows are ones
 
@@ -119,9 +124,7 @@ def test_out_of_sync_replicas_are_refused_before_any_write(job):
     case, before = cases["out_of_sync"], cases["out_of_sync/before"]
     assert case["error"]["type"] == "ReplicasOutOfSyncError"
     assert "'d1/kernel'" in case["error"]["message"] and "replica 1" in case["error"]["message"]
-    for name, got in case["vars"].items():
-        for k, (a, b) in enumerate(zip(got["pieces"], before["vars"][name]["pieces"], strict=True)):
-            np.testing.assert_array_equal(arrays[a], arrays[b], err_msg=f"{name} replica {k}")
+    every_replica_as_before(case, before, arrays)
     kernel = [arrays[k] for k in case["vars"]["d1/kernel"]["pieces"]]
     assert not np.array_equal(kernel[0], kernel[1])  # still diverged: nothing synced them
 
@@ -130,9 +133,7 @@ def test_a_failure_mid_stream_restores_every_replica(job):
     cases, arrays, _ = job
     case, before = cases["rollback"], cases["rollback/before"]
     assert case["error"]["type"] == "AbortedError"
-    for name, got in case["vars"].items():
-        for k, (a, b) in enumerate(zip(got["pieces"], before["vars"][name]["pieces"], strict=True)):
-            np.testing.assert_array_equal(arrays[a], arrays[b], err_msg=f"{name} replica {k}")
+    every_replica_as_before(case, before, arrays)
 
 
 def test_sync_on_read_replicas(job):
