@@ -19,7 +19,7 @@ from .apply import DEFAULT_MEMORY_BUDGET, Progress, execute
 from .apply.claims import claimed
 from .apply.derived import refresh_derived_state
 from .entries import SourceEntry
-from .errors import ReplicasOutOfSyncError, WarmStartError
+from .errors import CheckpointNotFoundError, ReplicasOutOfSyncError, WarmStartError
 from .matching import make_plan, plan_slots, plan_state
 from .plan import Plan, SlotOutcome, SlotPlan, Step
 from .remap import build_row_maps
@@ -164,6 +164,7 @@ def _warm_start(agreement: _Agreement, target: Any, source: str | os.PathLike[st
     )
     row_maps = build_row_maps(rules.vocab)
     live = walk_target(target)
+    agreement.variables = list(live.variables.values())
     if rules.vocab:
         check_lookup_layouts(rules.vocab, row_maps, lookup_views(target))
     located = locate(source)
@@ -203,8 +204,6 @@ def _open_latest(source: str | os.PathLike[str], located: Any, **options: Any) -
     """Open ``located``; when ``source`` is a directory whose latest checkpoint went away
     between finding and opening it (another job's CheckpointManager deleting old ones), find
     the latest again, a few times."""
-    from .errors import CheckpointNotFoundError
-
     for attempt in range(4):
         try:
             return open_source(located, **options)
@@ -257,7 +256,7 @@ class _Run:
             return
         checksums = getattr(self.src, "stored_checksums", lambda key: ())
         order = {name: i for i, name in enumerate(self.variables)}
-        disagree = self.agreement.round(self.variables.values(), lambda: plan_digest(
+        disagree = self.agreement.round(lambda: plan_digest(
             steps, checksums, [p.error.__name__ for p in self.problems], order), last=last)
         if disagree is not None:
             raise_problems([*self.problems, Problem(ReplicasOutOfSyncError, disagree)])
@@ -266,13 +265,11 @@ class _Run:
         """Raise every problem at once (a real run), else execute (unless a dry run) and report."""
         steps = _steps(self.plan, self.slots)
         written = [(s.target, self.variables[s.target]) for s in steps if s.target in self.variables]
-        partial = [(s.target, self.variables[s.target]) for s in steps
-                   if s.target in self.variables and not s.whole]
-        self.problems += distribution_problems(written, partial=partial)
+        in_part = {s.target for s in steps if not s.whole}  # the rest of each replica stays as it is
+        self.problems += distribution_problems(written, partial=[(n, v) for n, v in written if n in in_part])
         self.agree(steps, last=True)  # every worker of a MultiWorkerMirroredStrategy comes here, problems or not
         if self.problems and not self.dry_run:
             raise_problems(self.problems)
-        in_part = {n for n, _ in partial}
         apart = diverged([(n, v) for n, v in written if n not in in_part]) if not self.dry_run else []
         self.notes += [f"{name}: its replicas differed before the warm start; written whole, they are equal now"
                        for name in apart]
@@ -310,34 +307,33 @@ def _keras_layout(fmt: str, target: Any, live: Target, optimizer: Any) -> Any:
 
 
 class _Agreement:
-    """Under ``MultiWorkerMirroredStrategy`` every worker's call takes part in the workers'
-    agreement check (:mod:`.targets.workers`) exactly once, before any write: with its plan,
-    or, when it fails before that, with its failure, so that the others raise too and the
-    workers' collectives stay in step. Not in a dry run (nothing is written)."""
+    """Under ``MultiWorkerMirroredStrategy`` every worker's call takes part in the same rounds
+    of the workers' agreement check (:mod:`.targets.workers`) before any write: one before an
+    unbuilt optimizer is built (a collective itself), and the last before the writes. A call
+    that fails before the last round takes part in the next one with its failure, so that the
+    others raise too and the workers' collectives stay in step. Not in a dry run (nothing is
+    written). ``variables``: the target's, once walked (the strategy is found among them)."""
 
     def __init__(self, target: Any, dry_run: bool) -> None:
         self.target, self.done = target, dry_run
+        self.variables: list[Any] | None = None
 
-    def round(self, variables: Iterable[Any], digest: Callable[[], int], *, last: bool = False) -> str | None:
-        """One round (before the optimizer is built, and the last one before the writes);
-        after a disagreement, or the last, no more."""
+    def round(self, digest: Callable[[], int], *, last: bool = False) -> str | None:
+        """One round; after a disagreement, or the last, no more."""
         if self.done:
             return None
-        answer = workers_disagree(variables, digest)
+        if self.variables is None:
+            self.variables = list(walk_target(self.target).variables.values())
+        answer = workers_disagree(self.variables, digest)
         self.done = last or answer is not None
         return answer
 
     def failed(self, error: BaseException) -> None:
-        """A call that failed before the last round takes part in the next one with its failure
-        (the others, in that round, learn it and raise)."""
-        if self.done:
-            return
+        """Take part in the next round with ``error`` (the others, in that round, raise)."""
         try:
-            variables = list(walk_target(self.target).variables.values())
-        except WarmStartError:  # not a model: no strategy to agree under
+            self.round(lambda: plan_digest((), lambda key: (), [f"failed: {type(error).__name__}"]), last=True)
+        except WarmStartError:  # the target is not a model: no strategy to agree under
             self.done = True
-            return
-        self.round(variables, lambda: plan_digest((), lambda key: (), [f"failed: {type(error).__name__}"]), last=True)
 
 
 def _steps(plan: Plan, slots: SlotPlan | None) -> list[Step]:

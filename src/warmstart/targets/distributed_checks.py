@@ -41,13 +41,11 @@ def cross_replica_problem() -> str | None:
     return None
 
 
-def distribution_problems(named: Iterable[tuple[str, Any]], *,
-                          partial: Iterable[tuple[str, Any]] | None = None) -> list[Problem]:
+def distribution_problems(named: Iterable[tuple[str, Any]], *, partial: Iterable[tuple[str, Any]]) -> list[Problem]:
     """What stops a warm start from writing ``named`` ((name, variable) pairs: what it will
     write) on every device, checked before anything is written: a variable held in a way the
     writers do not know, a call from a replica context, and replicas out of sync among
-    ``partial`` (those written only in part: the rest of each replica stays as it is; None:
-    all of ``named``). A variable written whole gets the same value on every replica, so
+    ``partial`` (those written only in part: the rest of each replica stays as it is). A variable written whole gets the same value on every replica, so
     replicas that differed before (Keras 3's ``fit`` leaves BatchNormalization's moving
     statistics so) end equal, and are not refused."""
     named = list(named)
@@ -66,7 +64,7 @@ def distribution_problems(named: Iterable[tuple[str, Any]], *,
     if context is not None and any(placement(v).kind is not Kind.PLAIN for _, v in named):
         problems.append(Problem(UnsupportedStrategyError, context))
     if not problems:
-        problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(named if partial is None else partial)]
+        problems += [Problem(ReplicasOutOfSyncError, m) for m in out_of_sync(partial)]
     return problems
 
 

@@ -130,7 +130,7 @@ def walk_optimizer(optimizer: Any, variables: Mapping[str, Any]) -> OptimizerTar
         owners = _owners_keras(inner, variables)
     elif hasattr(inner, "_index_dict") and hasattr(inner, "_var_key"):
         owners = _owners_tf_keras(inner, variables)
-    elif (tf_keras_class(inner) is not None and "legacy" not in tf_keras_class(inner).__module__
+    elif ((legacy := tf_keras_class(inner)) is not None and "legacy" not in legacy.__module__
           and not getattr(inner, "_built", False)):
         raise OptimizerError(
             f"the tf_keras optimizer {getattr(optimizer, 'name', type(optimizer).__name__)!r} is not built, and "

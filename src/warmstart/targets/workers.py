@@ -2,10 +2,11 @@
 the variables, and nothing else makes them agree. Workers given different vocabularies,
 rules or checkpoint files would each load correctly for what they were given and silently
 train on diverged replicas. So before anything is written the workers compare what they will
-write: a digest of the plan (every step, its row map, the stored checksums of what it reads,
-and the problems the run has found), broadcast from the first replica and compared on
-every worker; any difference is a :class:`~warmstart.errors.ReplicasOutOfSyncError` on every
-worker, before any write. Two small collectives, only when a written variable belongs to a
+write: a digest of the plan (every step by its variable's position, its row map, the stored
+checksums of what it reads, and the kinds of problem the run has found), broadcast from the
+first replica and compared on every worker; any difference is a
+:class:`~warmstart.errors.ReplicasOutOfSyncError` on every worker, before any write. Two small
+collectives a round, only when a variable of the target belongs to a
 ``MultiWorkerMirroredStrategy``.
 
 A worker whose call fails before this check (a vocabulary that does not fit its table) takes
