@@ -93,6 +93,7 @@ def test_out_of_sync_replicas_written_whole_end_in_sync(job):
     cases, arrays, day1 = job
     case = cases["out_of_sync_whole"]
     assert check_case(case, arrays, day1, vocab()) == 5  # every replica of every variable
+    assert accounted(case["report"]) == set(case["vars"])
     assert {e["target"]: e["action"] for e in case["report"]["loaded"]}["d1/kernel"] == "copy"
     assert "d1/kernel: its replicas differed before the warm start; written whole, they are equal now" in \
         case["report"]["notes"]
@@ -100,7 +101,7 @@ def test_out_of_sync_replicas_written_whole_end_in_sync(job):
     assert bn["differed"]  # Keras 3's fit left the moving statistics different per replica
     source = {n: np.array(v, np.float32) for n, v in bn["source"].items()}
     assert check_case(bn, arrays, source) == 8
-    assert len(bn["report"]["loaded"]) == 8
+    assert len(bn["report"]["loaded"]) == 8 and accounted(bn["report"]) == set(bn["vars"])
 
 
 def every_replica_as_before(case, before, arrays):

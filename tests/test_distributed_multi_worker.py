@@ -70,6 +70,9 @@ def test_both_workers_end_with_the_same_right_values(workers, name):
         assert check_case(cases[name], arrays, day1, (tokens(ROWS), grown(tokens(ROWS)))) == 15
         assert any("MultiWorkerMirroredStrategy: 16 mirrored variable(s)" in n for n in cases[name]["report"]["notes"])
         assert any("streaming them" in line for line in cases[name]["log"]) == (name == "streamed")
+        report = cases[name]["report"]  # every variable of the model in the report
+        assert ({e["target"] for e in report["loaded"]} | {e["target"] for e in report["skipped"]}
+                | {e["target"] for e in report["missing"]}) == {n for n in cases[name]["vars"] if "@" not in n}
     (a, arrays_a), (b, arrays_b) = results
     for var in a[name]["vars"]:
         for ka, kb in zip(a[name]["vars"][var]["pieces"], b[name]["vars"][var]["pieces"], strict=True):

@@ -114,6 +114,7 @@ def test_preserve_finds_the_layers_of_tf_keras_sharded_variables(job):
     case = cases["preserve_tf_keras"]
     actions = {e["target"]: e["action"] for e in case["report"]["loaded"]}
     assert actions["d1/kernel"] == actions["head/kernel"] == "preserve", actions
+    assert accounted(case["report"]) == {n for n in case["vars"] if "@" not in n}
     for name, got in case["vars"].items():
         if "@" in name:
             continue

@@ -77,6 +77,9 @@ def test_slots_of_an_optimizer_built_outside_fit(tmp_path):
     new, opt = legacy_mlp(), tf_keras.optimizers.Adam()
     opt.build(new.trainable_variables)
     report = ws.warm_start(new, prefix, optimizer=opt)
+    assert len(report.loaded) == 6 and not report.skipped and not report.missing
+    for a, b in zip(old.weights, new.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert {e.outcome for e in report.slots} == {ws.SlotOutcome.LOADED} and len(report.slots) == 12
     for a, b in zip(old_opt._momentums + old_opt._velocities, opt._momentums + opt._velocities, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
